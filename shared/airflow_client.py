@@ -1,0 +1,400 @@
+"""The Airflow REST client: trigger requests in, outcomes out.
+
+One ``requests.Session`` per client (connections are reused across invocations of a warm function),
+credentials plugged in as ``auth``, redirects never followed with credentials, explicit connect and
+read timeouts, and every retry bounded by the caller's deadline. Speaks Airflow 2 (``/api/v1``) and
+Airflow 3 (``/api/v2``), detected once from the server or taken from config.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from shared.config import AirflowSettings
+from shared.credentials import Credentials
+from shared.errors import (
+    AirflowError,
+    CredentialError,
+    DagNotFoundError,
+    DagPausedError,
+    ForbiddenError,
+    InvalidRequestError,
+    RetryableAirflowError,
+    UnauthorizedError,
+)
+from shared.retry import Backoff, Deadline, retry_after_seconds
+from shared.triggers import TriggerRequest
+
+log = logging.getLogger("dag_trigger.airflow")
+T = TypeVar("T")
+
+CREATED = "created"
+ALREADY_TRIGGERED = "already_triggered"
+#: How long a DAG's paused flag is trusted before it is read again; saves a request per event.
+DAG_INFO_TTL = 30.0
+#: A server that asks for a longer Retry-After than this is treated as down for now.
+MAX_RETRY_AFTER = 60.0
+_DETAIL_CHARS = 500
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """What became of one trigger request."""
+
+    dag_id: str
+    dag_run_id: str
+    outcome: str
+    state: str | None
+    attempts: int
+    warnings: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """The result as a JSON-able dict (CLI output, logs)."""
+        return {
+            "dag_id": self.dag_id,
+            "dag_run_id": self.dag_run_id,
+            "outcome": self.outcome,
+            "state": self.state,
+            "attempts": self.attempts,
+            "warnings": list(self.warnings),
+        }
+
+
+class _Retryable(AirflowError):
+    """A failed attempt that may succeed later; carries the server's Retry-After, if any."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+def _detail(response: requests.Response) -> str:
+    """The server's explanation, short (Airflow 2 uses problem+json, Airflow 3 FastAPI's ``detail``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:_DETAIL_CHARS].strip()
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title") or body
+        return str(detail)[:_DETAIL_CHARS]
+    return str(body)[:_DETAIL_CHARS]
+
+
+def _is_token_rejection(response: requests.Response) -> bool:
+    # Airflow 3 answers 401 for a missing or expired token and 403 "Invalid JWT token" for a bad one.
+    return response.status_code == 401 or (response.status_code == 403 and "jwt" in _detail(response).lower())
+
+
+class AirflowClient:
+    """Creates DAG runs, exactly once per trigger request, on Airflow 2 or 3."""
+
+    def __init__(
+        self,
+        settings: AirflowSettings,
+        credentials: Credentials,
+        *,
+        session: requests.Session | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.session = session or requests.Session()
+        # Credentials must come only from our auth object, never from a stray ~/.netrc.
+        self.session.trust_env = False
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._clock = clock
+        self._api_version: str | None = None if settings.api_version == "auto" else settings.api_version
+        self._dag_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def api_version(self, deadline: Deadline | None = None) -> str:
+        """``v2`` (Airflow 3) or ``v1`` (Airflow 2), asked of the server once (no login needed)."""
+        if self._api_version is None:
+            deadline = deadline or self._deadline()
+            self._api_version = self._with_retries(lambda: self._detect_version(deadline), deadline)[0]
+        return self._api_version
+
+    def server_version(self, deadline: Deadline | None = None) -> str:
+        """Airflow's own version string (``GET /api/vN/version``)."""
+        deadline = deadline or self._deadline()
+        body = self._json(self._call("GET", "/version", deadline, auth=self.api_version(deadline) == "v1"))
+        return str(body.get("version", "unknown"))
+
+    def trigger(self, request: TriggerRequest, deadline: Deadline | None = None) -> TriggerResult:
+        """Create the run ``request`` describes, or confirm it already exists.
+
+        Retries what may pass (5xx, 429, timeouts, a 409 that is not our run) until ``deadline``;
+        raises a :class:`~shared.errors.TriggerError` for everything else.
+        """
+        deadline = deadline or self._deadline()
+        result, attempts = self._with_retries(lambda: self._trigger_once(request, deadline), deadline)
+        outcome, state, warnings = result
+        log.info(
+            "dag run %s: dag=%s run_id=%s state=%s attempts=%d",
+            outcome,
+            request.dag_id,
+            request.dag_run_id,
+            state,
+            attempts,
+            extra={
+                "dag_id": request.dag_id,
+                "dag_run_id": request.dag_run_id,
+                "outcome": outcome,
+                "attempts": attempts,
+            },
+        )
+        return TriggerResult(request.dag_id, request.dag_run_id, outcome, state, attempts, warnings)
+
+    def check_access(self, deadline: Deadline | None = None) -> str:
+        """An authenticated call that proves the credentials work; says how many DAGs the user sees."""
+        deadline = deadline or self._deadline()
+        response = self._call("GET", "/dags?limit=1", deadline)
+        self._raise_for_status(response, "listing DAGs")
+        return f"user sees {self._json(response).get('total_entries', '?')} DAG(s)"
+
+    def get_dag(self, dag_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        """The DAG's details; :class:`~shared.errors.DagNotFoundError` if Airflow does not know it."""
+        deadline = deadline or self._deadline()
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}", deadline)
+        if response.status_code == 404:
+            raise DagNotFoundError(
+                f"DAG {dag_id!r} does not exist in Airflow at {self.settings.url} (or is not visible to this user); "
+                "check the dag_id in your route and that the DAG file parsed without errors",
+                status=404,
+            )
+        self._raise_for_status(response, f"reading DAG {dag_id!r}")
+        return self._json(response)
+
+    def get_dag_run(self, dag_id: str, dag_run_id: str, deadline: Deadline | None = None) -> dict[str, Any] | None:
+        """The run, or ``None`` if there is none with that id."""
+        deadline = deadline or self._deadline()
+        response = self._call("GET", self._run_path(dag_id, dag_run_id), deadline)
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response, f"reading run {dag_run_id!r} of DAG {dag_id!r}")
+        return self._json(response)
+
+    def unpause(self, dag_id: str, deadline: Deadline | None = None) -> None:
+        """Unpause a DAG (the ``paused = "unpause"`` policy)."""
+        deadline = deadline or self._deadline()
+        response = self._call(
+            "PATCH", f"/dags/{quote(dag_id, safe='')}?update_mask=is_paused", deadline, json={"is_paused": False}
+        )
+        self._raise_for_status(response, f"unpausing DAG {dag_id!r}")
+        self._dag_cache.pop(dag_id, None)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    # --- one attempt --------------------------------------------------------------------------
+
+    def _trigger_once(self, request: TriggerRequest, deadline: Deadline) -> tuple[str, str | None, tuple[str, ...]]:
+        warnings = self._check_paused(request.dag_id, deadline)
+        body: dict[str, Any] = {"dag_run_id": request.dag_run_id, "conf": dict(request.conf)}
+        if self.api_version(deadline) == "v2":
+            # Airflow 3 requires the field; null means "no logical date", so runs never clash on it.
+            body["logical_date"] = None
+        response = self._call("POST", f"/dags/{quote(request.dag_id, safe='')}/dagRuns", deadline, json=body)
+        if response.status_code in (200, 201):
+            return CREATED, self._json(response).get("state"), warnings
+        if response.status_code == 409:
+            return self._confirm_conflict(request, deadline, warnings)
+        self._raise_for_status(response, f"triggering DAG {request.dag_id!r}")
+        raise AirflowError(f"unexpected status {response.status_code} triggering DAG {request.dag_id!r}")
+
+    def _confirm_conflict(
+        self, request: TriggerRequest, deadline: Deadline, warnings: tuple[str, ...]
+    ) -> tuple[str, str | None, tuple[str, ...]]:
+        # A 409 only says *some* unique key clashed: on Airflow 2 another run may hold the same
+        # logical date. Only a run with our id proves the event was already turned into a run.
+        existing = self.get_dag_run(request.dag_id, request.dag_run_id, deadline)
+        if existing is None:
+            raise _Retryable(
+                f"Airflow answered 409 for DAG {request.dag_id!r} but run {request.dag_run_id!r} does not exist "
+                "(another run holds the same logical date); retrying",
+                status=409,
+            )
+        return ALREADY_TRIGGERED, existing.get("state"), warnings
+
+    def _check_paused(self, dag_id: str, deadline: Deadline) -> tuple[str, ...]:
+        now = self._clock()
+        cached = self._dag_cache.get(dag_id)
+        if cached is None or now - cached[0] > DAG_INFO_TTL:
+            cached = (now, self.get_dag(dag_id, deadline))
+            self._dag_cache[dag_id] = cached
+        if not cached[1].get("is_paused"):
+            return ()
+        policy = self.settings.paused
+        if policy == "fail":
+            raise DagPausedError(
+                f"DAG {dag_id!r} is paused and paused = 'fail'; unpause it in Airflow, or set paused = 'warn' "
+                "to queue runs while it is paused",
+                status=None,
+            )
+        if policy == "unpause":
+            self.unpause(dag_id, deadline)
+            log.warning("unpaused DAG %s (paused = 'unpause')", dag_id, extra={"dag_id": dag_id})
+            return (f"DAG {dag_id!r} was paused and has been unpaused",)
+        message = f"DAG {dag_id!r} is paused: the run is queued and starts when someone unpauses the DAG"
+        log.warning(message, extra={"dag_id": dag_id})
+        return (message,)
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _deadline(self) -> Deadline:
+        return Deadline(self.settings.deadline, self._clock)
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.url}/api/{self.api_version()}{path}"
+
+    @staticmethod
+    def _run_path(dag_id: str, dag_run_id: str) -> str:
+        return f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(dag_run_id, safe='')}"
+
+    def _detect_version(self, deadline: Deadline) -> str:
+        for version in ("v2", "v1"):
+            response = self._send("GET", f"{self.settings.url}/api/{version}/version", deadline, auth=False)
+            # Airflow 2 may require a login even for /version; a 401 still proves the API exists.
+            if response.status_code in (200, 401, 403):
+                log.info("Airflow at %s speaks API %s", self.settings.url, version)
+                return version
+            if response.status_code != 404:
+                self._raise_for_status(response, "detecting the Airflow API version")
+        raise AirflowError(
+            f"no Airflow REST API at {self.settings.url} (/api/v2/version and /api/v1/version are 404); "
+            "check [airflow].url: it is the web server's base URL, without /api"
+        )
+
+    def _call(
+        self, method: str, path: str, deadline: Deadline, *, json: Any = None, auth: bool = True
+    ) -> requests.Response:
+        """One authenticated API call; refreshes credentials once if the server rejects the token."""
+        url = self._url(path)
+        response = self._send(method, url, deadline, json=json, auth=auth)
+        if auth and _is_token_rejection(response) and self.credentials.can_refresh:
+            log.info("Airflow rejected the token (%d); refreshing credentials once", response.status_code)
+            self.credentials.invalidate()
+            response = self._send(method, url, deadline, json=json, auth=auth)
+        return response
+
+    def _send(
+        self, method: str, url: str, deadline: Deadline, *, json: Any = None, auth: bool = True
+    ) -> requests.Response:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise _Retryable(f"deadline reached before {method} {url}")
+        if auth:
+            try:
+                self.credentials.before_request(self.session)
+            except CredentialError as exc:
+                if exc.retryable:
+                    raise _Retryable(str(exc)) from None
+                raise
+        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=json,
+                auth=self.credentials if auth else None,
+                timeout=timeout,
+                verify=self.settings.verify_tls,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise _Retryable(f"{method} {url} timed out after {timeout[1]:.1f}s") from None
+        except requests.ConnectionError as exc:
+            raise _Retryable(f"{method} {url}: cannot connect ({_reason(exc)})") from None
+        except requests.RequestException as exc:
+            raise AirflowError(f"{method} {url}: {type(exc).__name__}") from None
+        if response.is_redirect:
+            raise AirflowError(
+                f"{method} {url} was redirected to {response.headers.get('Location', '?').split('?')[0]}; "
+                "credentials are never sent across redirects. Is the URL right, or is this a login page "
+                "(an Identity-Aware Proxy needs auth = 'iap')?",
+                status=response.status_code,
+            )
+        return response
+
+    def _raise_for_status(self, response: requests.Response, doing: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _detail(response)
+        if status in (400, 422):
+            raise InvalidRequestError(f"Airflow refused {doing} as invalid ({status}): {detail}", status=status)
+        if status == 401:
+            raise UnauthorizedError(
+                f"Airflow rejected our credentials {doing} (401): {detail}. Check [airflow].auth and the credentials",
+                status=status,
+            )
+        if status == 403:
+            raise ForbiddenError(
+                f"Airflow denied {doing} (403): {detail}. The user needs permission to read the DAG and create "
+                "DAG runs (Airflow's 'User' role, or can_read on DAGs and can_create on DAG Runs)",
+                status=status,
+            )
+        if status == 404:
+            raise DagNotFoundError(f"not found {doing} (404): {detail}", status=status)
+        if status == 429 or status >= 500:
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            raise _Retryable(f"Airflow answered {status} {doing}: {detail}", status=status, retry_after=retry_after)
+        raise AirflowError(f"Airflow answered {status} {doing}: {detail}", status=status)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise AirflowError(
+                f"Airflow answered {response.status_code} with a body that is not JSON", status=response.status_code
+            ) from None
+        if not isinstance(body, dict):
+            raise AirflowError(
+                f"Airflow answered {response.status_code} with unexpected JSON", status=response.status_code
+            )
+        return body
+
+    # --- retries ------------------------------------------------------------------------------
+
+    def _with_retries(self, attempt: Callable[[], T], deadline: Deadline) -> tuple[T, int]:
+        """Run ``attempt`` until it succeeds, fails for good, or the next wait would pass the deadline."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return attempt(), attempts
+            except _Retryable as exc:
+                delay = self.backoff.delay(attempts - 1)
+                if exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
+                if delay > MAX_RETRY_AFTER or delay >= deadline.remaining():
+                    raise RetryableAirflowError(
+                        f"gave up after {attempts} attempt(s) within the deadline: {exc}", status=exc.status
+                    ) from None
+                log.warning("attempt %d failed, retrying in %.2fs: %s", attempts, delay, exc)
+                self._sleep(delay)
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    # The innermost cause says "Connection refused" or "Name or service not known"; the outer
+    # layers only repeat the URL.
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = str(cause)
+    return text.split("] ", 1)[-1][:200] if text else type(cause).__name__

@@ -1,0 +1,194 @@
+"""``dag-trigger``: see what an event would trigger, trigger it for real, or check a setup.
+
+Exit codes: 0 success (also for an event that routes nowhere), 1 a run could not be created or a
+doctor check failed, 2 the input itself is wrong (unparseable event, invalid config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from shared.config import Config, from_environment, load_file
+from shared.dispatch import Plan, plan_payload
+from shared.errors import ConfigError, ConfTooLargeError, EventError, ForbiddenError, TriggerError
+from shared.runtime import build_dispatcher
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_file(args.config) if args.config else from_environment()
+
+
+def _read_event(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EventError(f"{path}: cannot read event file ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise EventError(f"{path}: not JSON: {exc}") from None
+
+
+def _plan(args: argparse.Namespace, config: Config) -> Plan:
+    planned = plan_payload(_read_event(args.event), config)
+    for reason in planned.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    return planned
+
+
+def _print_json(item: dict[str, Any], out: TextIO) -> None:
+    print(json.dumps(item, ensure_ascii=False, sort_keys=False), file=out)
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    """Print each trigger the event would cause, one JSON object per line; call nothing."""
+    planned = _plan(args, _config(args))
+    for request in planned.requests:
+        _print_json(request.describe(), out)
+    return EXIT_OK
+
+
+def cmd_fire(args: argparse.Namespace, out: TextIO) -> int:
+    """Trigger for real and print each outcome, one JSON object per line."""
+    config = _config(args)
+    planned = _plan(args, config)
+    report = build_dispatcher(config).run(planned)
+    for result in report.results:
+        _print_json(result.describe(), out)
+    for failure in report.failures:
+        _print_json(failure.describe(), out)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's table."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _check(name: str, probe: Callable[[], str], fix: Callable[[TriggerError], str]) -> Check:
+    try:
+        return Check(name, True, probe())
+    except TriggerError as exc:
+        return Check(name, False, str(exc), fix(exc))
+
+
+def doctor_checks(config: Config) -> list[Check]:
+    """Reachability, API version, credentials, and every routed DAG: exists and is not paused."""
+    dispatcher = build_dispatcher(config)
+    client = dispatcher.client
+    url = config.airflow.url
+    checks = [
+        _check(
+            "reachable",
+            lambda: f"{url} speaks API {client.api_version()} (Airflow {client.server_version()})",
+            lambda _: "check [airflow].url (the web server's base URL) and that Airflow is running and reachable",
+        )
+    ]
+    if not checks[0].ok:
+        return checks
+    checks.append(
+        _check(
+            "credentials",
+            lambda: f"auth = {config.airflow.auth!r} accepted, {client.check_access()}",
+            lambda exc: (
+                "give the user a role that can read DAGs and create DAG runs"
+                if isinstance(exc, ForbiddenError)
+                else f"set [airflow].auth and username, and the password in ${config.airflow.password_env}; "
+                "Airflow 3 uses auth = 'jwt', Airflow 2 auth = 'basic'"
+            ),
+        )
+    )
+    if not checks[-1].ok:
+        return checks
+    for dag_id in dict.fromkeys(route.dag_id for route in config.routes):
+        checks.append(_dag_check(client.get_dag, dag_id, config.airflow.paused))
+    return checks
+
+
+_PAUSED_EFFECT = {
+    "warn": "runs are created but stay queued until it is unpaused",
+    "fail": "events fail and are redelivered until it is unpaused",
+    "unpause": "the first event unpauses it",
+}
+
+
+def _dag_check(get_dag: Callable[[str], dict[str, Any]], dag_id: str, policy: str) -> Check:
+    try:
+        dag = get_dag(dag_id)
+    except TriggerError as exc:
+        return Check(f"dag {dag_id}", False, str(exc), "deploy the DAG file, fix its import errors, or fix the route")
+    if dag.get("is_paused"):
+        return Check(
+            f"dag {dag_id}",
+            policy == "unpause",
+            f"paused; with paused = {policy!r} {_PAUSED_EFFECT[policy]}",
+            f"unpause it: airflow dags unpause {dag_id} (or the toggle in the UI)",
+        )
+    return Check(f"dag {dag_id}", True, "exists, not paused")
+
+
+def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    """Print a table of checks with a fix for each failure."""
+    checks = doctor_checks(_config(args))
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"{'ok' if check.ok else 'FAIL':4}  {check.name:{width}}  {check.detail}", file=out)
+        if not check.ok and check.fix:
+            print(f"{'':4}  {'':{width}}  fix: {check.fix}", file=out)
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dag-trigger", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, func, needs_event in (
+        ("explain", cmd_explain, True),
+        ("fire", cmd_fire, True),
+        ("doctor", cmd_doctor, False),
+    ):
+        sub = commands.add_parser(name, help=(func.__doc__ or "").splitlines()[0])
+        sub.add_argument(
+            "--config", help="TOML or JSON config file (default: DAG_TRIGGER_CONFIG or AIRFLOW_URL/DAG_ID)"
+        )
+        if needs_event:
+            sub.add_argument("event", help="event JSON file (any supported payload, or a list of them); - for stdin")
+        sub.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``dag-trigger`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args, out or sys.stdout)
+    except (EventError, ConfigError, ConfTooLargeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TriggerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

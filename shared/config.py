@@ -1,0 +1,278 @@
+"""Configuration: a TOML or JSON file, or for a one-DAG setup environment variables alone.
+
+Both sources produce the same raw dict and pass through the same validation, so a mistake in
+either is reported the same way: one :class:`~shared.errors.ConfigError` naming the file (or
+``environment``) and the key. Secrets never live here: the password is read from the environment
+variable that ``password_env`` names, when credentials are built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import events as ev
+from shared.errors import ConfigError
+
+CONFIG_ENV = "DAG_TRIGGER_CONFIG"
+API_VERSIONS = ("auto", "v1", "v2")
+AUTH_MODES = ("none", "basic", "jwt", "token_file")
+PAUSED_POLICIES = ("warn", "fail", "unpause")
+EVENT_TYPES = (ev.CREATED, ev.DELETED, ev.ARCHIVED, ev.RESTORED, ev.METADATA_UPDATED, ev.OTHER)
+SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs")
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """How to reach Airflow and how patient to be with it."""
+
+    url: str
+    api_version: str = "auto"
+    auth: str = "none"
+    username: str | None = None
+    password_env: str = "AIRFLOW_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+    token_file: str | None = None
+    connect_timeout: float = 5.0
+    # Airflow on SQLite can hold a write for 5 s while tasks run; leave room for that.
+    read_timeout: float = 30.0
+    deadline: float = 60.0
+    paused: str = "warn"
+    max_conf_bytes: int = 64 * 1024
+    verify_tls: bool = True
+    allow_insecure_http: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which events trigger which DAG; every filter that is set must match."""
+
+    dag_id: str
+    name: str = ""
+    sources: tuple[str, ...] = ()
+    bucket: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    glob: str | None = None
+    exclude: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = (ev.CREATED,)
+    min_size: int | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    conf: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_object_route(self) -> bool:
+        """True when the route filters on object fields, so it can never match a message."""
+        return any(v is not None for v in (self.bucket, self.prefix, self.suffix, self.glob, self.min_size)) or bool(
+            self.exclude
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, and where it came from (for messages)."""
+
+    airflow: AirflowSettings
+    routes: tuple[Route, ...]
+    origin: str
+
+
+# Each key: (accepted JSON types, default or _REQUIRED).
+_AIRFLOW_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "url": ((str,), _REQUIRED),
+    "api_version": ((str,), "auto"),
+    "auth": ((str,), "none"),
+    "username": ((str,), None),
+    "password_env": ((str,), "AIRFLOW_PASSWORD"),
+    "token_file": ((str,), None),
+    "connect_timeout": ((int, float), 5.0),
+    "read_timeout": ((int, float), 30.0),
+    "deadline": ((int, float), 60.0),
+    "paused": ((str,), "warn"),
+    "max_conf_bytes": ((int,), 64 * 1024),
+    "verify_tls": ((bool,), True),
+    "allow_insecure_http": ((bool,), False),
+}
+_ROUTE_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "dag_id": ((str,), _REQUIRED),
+    "name": ((str,), ""),
+    "sources": ((list,), []),
+    "bucket": ((str,), None),
+    "prefix": ((str,), None),
+    "suffix": ((str,), None),
+    "glob": ((str,), None),
+    "exclude": ((list,), []),
+    "event_types": ((list,), [ev.CREATED]),
+    "min_size": ((int,), None),
+    "attributes": ((dict,), {}),
+    "conf": ((dict,), {}),
+}
+
+
+def _table(raw: Any, schema: dict[str, tuple[tuple[type, ...], Any]], where: str, origin: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: {where} must be a table")
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise ConfigError(f"{origin}: {where}.{unknown[0]} is not a known key (known: {', '.join(schema)})")
+    values: dict[str, Any] = {}
+    for key, (types, default) in schema.items():
+        if key not in raw:
+            if default is _REQUIRED:
+                raise ConfigError(f"{origin}: {where}.{key} is required")
+            values[key] = default
+            continue
+        value = raw[key]
+        # TOML and JSON booleans are ints to Python; never accept one where a number is meant.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{origin}: {where}.{key} must be {names}, got {type(value).__name__}")
+        values[key] = value
+    return values
+
+
+def _choice(value: str, choices: tuple[str, ...], where: str, origin: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{origin}: {where} must be one of {', '.join(choices)} (got {value!r})")
+    return value
+
+
+def _strings(values: list[Any], where: str, origin: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: {where}[{i}] must be str, got {type(value).__name__}")
+        if choices is not None:
+            _choice(value, choices, f"{where}[{i}]", origin)
+    return tuple(values)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _airflow(raw: Any, origin: str) -> AirflowSettings:
+    values = _table(raw, _AIRFLOW_SCHEMA, "[airflow]", origin)
+    url = values["url"].rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{origin}: [airflow].url must be an http(s) URL with a host, "
+            f"e.g. https://airflow.example.com (got {url!r})"
+        )
+    if parts.username or parts.password or parts.query:
+        raise ConfigError(f"{origin}: [airflow].url must not carry credentials or a query string; use auth settings")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not values["allow_insecure_http"]:
+        raise ConfigError(
+            f"{origin}: [airflow].url uses plain http to a non-loopback host; credentials would cross the network "
+            "unencrypted. Use https, or set allow_insecure_http = true if you accept that."
+        )
+    values["url"] = url
+    _choice(values["api_version"], API_VERSIONS, "[airflow].api_version", origin)
+    _choice(values["auth"], AUTH_MODES, "[airflow].auth", origin)
+    _choice(values["paused"], PAUSED_POLICIES, "[airflow].paused", origin)
+    if values["auth"] in ("basic", "jwt") and not values["username"]:
+        raise ConfigError(f"{origin}: [airflow].username is required when auth = {values['auth']!r}")
+    if values["auth"] == "token_file" and not values["token_file"]:
+        raise ConfigError(f"{origin}: [airflow].token_file is required when auth = 'token_file'")
+    for key in ("connect_timeout", "read_timeout", "deadline", "max_conf_bytes"):
+        if values[key] <= 0:
+            raise ConfigError(f"{origin}: [airflow].{key} must be positive (got {values[key]})")
+    return AirflowSettings(**values)
+
+
+def _route(raw: Any, index: int, origin: str) -> Route:
+    where = f"routes[{index}]"
+    values = _table(raw, _ROUTE_SCHEMA, where, origin)
+    if not values["dag_id"].strip():
+        raise ConfigError(f"{origin}: {where}.dag_id must not be empty")
+    values["name"] = values["name"] or f"{values['dag_id']}#{index}"
+    values["sources"] = _strings(values["sources"], f"{where}.sources", origin, SOURCES)
+    values["exclude"] = _strings(values["exclude"], f"{where}.exclude", origin)
+    values["event_types"] = _strings(values["event_types"], f"{where}.event_types", origin, EVENT_TYPES)
+    if values["min_size"] is not None and values["min_size"] < 0:
+        raise ConfigError(f"{origin}: {where}.min_size must not be negative")
+    for name, value in values["attributes"].items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: {where}.attributes.{name} must be str, got {type(value).__name__}")
+    route = Route(**values)
+    if route.attributes and route.is_object_route:
+        raise ConfigError(
+            f"{origin}: {where} mixes object filters with attributes; a route matches objects or messages"
+        )
+    return route
+
+
+def from_mapping(raw: Mapping[str, Any], origin: str) -> Config:
+    """Validate a parsed config document; every error names ``origin`` and the key."""
+    unknown = sorted(set(raw) - {"airflow", "routes"})
+    if unknown:
+        raise ConfigError(f"{origin}: {unknown[0]} is not a known top-level key (known: airflow, routes)")
+    if "airflow" not in raw:
+        raise ConfigError(f"{origin}: the [airflow] table is required")
+    routes_raw = raw.get("routes", [])
+    if not isinstance(routes_raw, list) or not routes_raw:
+        raise ConfigError(f"{origin}: at least one [[routes]] entry with a dag_id is required")
+    return Config(
+        airflow=_airflow(raw["airflow"], origin),
+        routes=tuple(_route(r, i, origin) for i, r in enumerate(routes_raw)),
+        origin=origin,
+    )
+
+
+def load_file(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a ``.toml`` or ``.json`` config file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from None
+    try:
+        raw = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid {'JSON' if file.suffix == '.json' else 'TOML'}: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{file}: expected a table at the top level")
+    return from_mapping(raw, str(file))
+
+
+# Environment variable -> [airflow] key, for a configuration without a file.
+_ENV_AIRFLOW = {
+    "AIRFLOW_URL": "url",
+    "AIRFLOW_API_VERSION": "api_version",
+    "AIRFLOW_AUTH": "auth",
+    "AIRFLOW_USERNAME": "username",
+    "AIRFLOW_TOKEN_FILE": "token_file",
+    "AIRFLOW_PAUSED_POLICY": "paused",
+}
+_ENV_ROUTE = {"DAG_ID": "dag_id", "TRIGGER_BUCKET": "bucket", "TRIGGER_PREFIX": "prefix", "TRIGGER_SUFFIX": "suffix"}
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> Config:
+    """``DAG_TRIGGER_CONFIG`` names a file; without it ``AIRFLOW_URL`` and ``DAG_ID`` make a one-route config."""
+    env = os.environ if env is None else env
+    if env.get(CONFIG_ENV):
+        return load_file(env[CONFIG_ENV])
+    if "AIRFLOW_URL" not in env or "DAG_ID" not in env:
+        raise ConfigError(
+            f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL and DAG_ID for a single-DAG setup"
+        )
+    airflow: dict[str, Any] = {key: env[name] for name, key in _ENV_AIRFLOW.items() if env.get(name)}
+    if env.get("AIRFLOW_DEADLINE_SECONDS"):
+        try:
+            airflow["deadline"] = float(env["AIRFLOW_DEADLINE_SECONDS"])
+        except ValueError:
+            raise ConfigError("environment: AIRFLOW_DEADLINE_SECONDS must be a number") from None
+    route: dict[str, Any] = {key: env[name] for name, key in _ENV_ROUTE.items() if env.get(name)}
+    return from_mapping({"airflow": airflow, "routes": [route]}, "environment")

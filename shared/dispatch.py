@@ -1,0 +1,126 @@
+"""The whole flow for one payload: parse -> route -> plan -> trigger, with a report of every step."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.airflow_client import AirflowClient, TriggerResult
+from shared.config import Config
+from shared.errors import TriggerError
+from shared.events import Event, ObjectEvent
+from shared.parsing import ParseResult, parse_payload
+from shared.retry import Deadline
+from shared.triggers import TriggerRequest, plan
+
+log = logging.getLogger("dag_trigger")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A trigger request that did not become a run."""
+
+    request: TriggerRequest
+    error: TriggerError
+
+    def describe(self) -> dict[str, Any]:
+        """The failure as a JSON-able dict."""
+        return {
+            "dag_id": self.request.dag_id,
+            "dag_run_id": self.request.dag_run_id,
+            "outcome": "failed",
+            "error": type(self.error).__name__,
+            "retryable": self.error.retryable,
+            "message": str(self.error),
+        }
+
+
+@dataclass
+class Report:
+    """Everything one payload caused: results, failures, and why anything was skipped."""
+
+    results: list[TriggerResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every planned run exists in Airflow."""
+        return not self.failures
+
+    @property
+    def retryable(self) -> bool:
+        """True when redelivering the payload may turn a failure into a run."""
+        return any(f.error.retryable for f in self.failures)
+
+
+def describe_event(event: Event) -> str:
+    """A short human name for an event, for logs: ``gs://bucket/key (created)`` or ``pubsub message 123``."""
+    if isinstance(event, ObjectEvent):
+        return f"{event.uri} ({event.event_type})"
+    return f"{event.source} message {event.message_id}"
+
+
+@dataclass
+class Plan:
+    """The trigger requests for a payload, before anything is sent."""
+
+    requests: list[TriggerRequest] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def plan_payload(payload: Any, config: Config) -> Plan:
+    """Parse and route a payload without calling Airflow (what ``dag-trigger explain`` shows)."""
+    return plan_events(parse_payload(payload), config)
+
+
+def plan_events(parsed: ParseResult, config: Config) -> Plan:
+    """Route already-parsed events."""
+    result = Plan(skipped=list(parsed.skipped))
+    for event in parsed.events:
+        requests, reasons = plan(event, config)
+        if not requests:
+            result.skipped.append(f"{describe_event(event)}: no route matched ({'; '.join(reasons) or 'no routes'})")
+        result.requests.extend(requests)
+    return result
+
+
+class Dispatcher:
+    """Turns payloads into DAG runs with one configuration and one Airflow client."""
+
+    def __init__(self, config: Config, client: AirflowClient) -> None:
+        self.config = config
+        self.client = client
+
+    def handle(self, payload: Any, *, remaining: Callable[[], float] | None = None) -> Report:
+        """Parse, route and trigger; ``remaining`` gives the seconds left (e.g. Lambda's remaining time).
+
+        Raises :class:`~shared.errors.EventError` or :class:`~shared.errors.ConfTooLargeError` when the
+        payload itself is unusable; failures of single runs are collected in the report.
+        """
+        planned = plan_payload(payload, self.config)
+        return self.run(planned, remaining=remaining)
+
+    def run(self, planned: Plan, *, remaining: Callable[[], float] | None = None) -> Report:
+        """Send planned requests; every request gets an outcome in the report."""
+        report = Report(skipped=list(planned.skipped))
+        for reason in planned.skipped:
+            log.info("skipped: %s", reason)
+        seconds = self.config.airflow.deadline if remaining is None else min(self.config.airflow.deadline, remaining())
+        deadline = Deadline(seconds)
+        for request in planned.requests:
+            try:
+                report.results.append(self.client.trigger(request, deadline))
+            except TriggerError as exc:
+                log.error(
+                    "failed to trigger dag=%s run_id=%s for %s: %s",
+                    request.dag_id,
+                    request.dag_run_id,
+                    describe_event(request.event),
+                    exc,
+                    extra={"dag_id": request.dag_id, "dag_run_id": request.dag_run_id, "retryable": exc.retryable},
+                )
+                report.failures.append(Failure(request, exc))
+        return report

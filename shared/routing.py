@@ -1,0 +1,67 @@
+"""Routing rules: which routes an event matches, and why the others did not. Pure functions."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from shared.config import Route
+from shared.events import Event, MessageEvent, ObjectEvent
+
+
+def mismatch(route: Route, event: Event) -> str | None:
+    """Why ``route`` does not take ``event``, or ``None`` when it does.
+
+    Globs are :func:`fnmatch.fnmatchcase` patterns: case-sensitive, and ``*`` also matches ``/``.
+    """
+    if route.sources and event.source not in route.sources:
+        return f"source {event.source!r} is not one of {list(route.sources)}"
+    if isinstance(event, ObjectEvent):
+        return _object_mismatch(route, event)
+    return _message_mismatch(route, event)
+
+
+def _object_mismatch(route: Route, event: ObjectEvent) -> str | None:
+    if route.attributes:
+        return "route matches messages (attributes), not objects"
+    if event.event_type not in route.event_types:
+        return f"event type {event.event_type!r} is not one of {list(route.event_types)}"
+    key = event.key
+    if route.bucket is not None and not fnmatchcase(event.bucket, route.bucket):
+        return f"bucket {event.bucket!r} does not match {route.bucket!r}"
+    if route.prefix is not None and not key.startswith(route.prefix):
+        return f"key does not start with {route.prefix!r}"
+    if route.suffix is not None and not key.endswith(route.suffix):
+        return f"key does not end with {route.suffix!r}"
+    if route.glob is not None and not fnmatchcase(key, route.glob):
+        return f"key does not match {route.glob!r}"
+    for pattern in route.exclude:
+        if fnmatchcase(key, pattern):
+            return f"key is excluded by {pattern!r}"
+    if route.min_size is not None and (event.size is None or event.size < route.min_size):
+        return f"size {event.size} is below min_size {route.min_size}"
+    return None
+
+
+def _message_mismatch(route: Route, event: MessageEvent) -> str | None:
+    if route.is_object_route:
+        return "route matches objects, not messages"
+    for name, pattern in route.attributes.items():
+        value = event.attributes.get(name)
+        if value is None:
+            return f"attribute {name!r} is missing"
+        if not fnmatchcase(value, pattern):
+            return f"attribute {name!r}={value!r} does not match {pattern!r}"
+    return None
+
+
+def matching_routes(routes: tuple[Route, ...], event: Event) -> tuple[list[Route], list[str]]:
+    """Every route that takes the event, in file order (fan-out), and for the rest why not."""
+    matched: list[Route] = []
+    reasons: list[str] = []
+    for route in routes:
+        reason = mismatch(route, event)
+        if reason is None:
+            matched.append(route)
+        else:
+            reasons.append(f"route {route.name}: {reason}")
+    return matched, reasons
