@@ -337,9 +337,10 @@ class AirflowClient:
         detail = _detail(response)
         if status in (400, 422):
             raise InvalidRequestError(f"Airflow refused {doing} as invalid ({status}): {detail}", status=status)
-        if status == 401:
+        if _is_token_rejection(response):
             raise UnauthorizedError(
-                f"Airflow rejected our credentials {doing} (401): {detail}. Check [airflow].auth and the credentials",
+                f"Airflow rejected our credentials {doing} ({status}): {detail}. "
+                "Check [airflow].auth and the credentials",
                 status=status,
             )
         if status == 403:

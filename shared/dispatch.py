@@ -55,6 +55,14 @@ class Report:
         """True when redelivering the payload may turn a failure into a run."""
         return any(f.error.retryable for f in self.failures)
 
+    def describe(self) -> dict[str, Any]:
+        """The report as a JSON-able dict (a function's return value, the CLI)."""
+        return {
+            "runs": [r.describe() for r in self.results],
+            "failed": [f.describe() for f in self.failures],
+            "skipped": list(self.skipped),
+        }
+
 
 def describe_event(event: Event) -> str:
     """A short human name for an event, for logs: ``gs://bucket/key (created)`` or ``pubsub message 123``."""
@@ -93,15 +101,6 @@ class Dispatcher:
     def __init__(self, config: Config, client: AirflowClient) -> None:
         self.config = config
         self.client = client
-
-    def handle(self, payload: Any, *, remaining: Callable[[], float] | None = None) -> Report:
-        """Parse, route and trigger; ``remaining`` gives the seconds left (e.g. Lambda's remaining time).
-
-        Raises :class:`~shared.errors.EventError` or :class:`~shared.errors.ConfTooLargeError` when the
-        payload itself is unusable; failures of single runs are collected in the report.
-        """
-        planned = plan_payload(payload, self.config)
-        return self.run(planned, remaining=remaining)
 
     def run(self, planned: Plan, *, remaining: Callable[[], float] | None = None) -> Report:
         """Send planned requests; every request gets an outcome in the report."""
