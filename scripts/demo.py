@@ -27,7 +27,7 @@ from scripts.local_airflow import DEFAULT_DAGS_FOLDER, REPO_ROOT, LocalAirflow, 
 
 DAG_ID = "dag_trigger_demo"
 EVENTS = REPO_ROOT / "tests" / "events"
-PASSWORD_ENV = "DEMO_AIRFLOW_PASSWORD"
+PASSWORD_ENV = "DEMO_AIRFLOW_PASSWORD"  # noqa: S105 - a variable name
 
 BOLD, DIM, GREEN, RED, CYAN, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m") if sys.stdout.isatty() else ("",) * 6
@@ -64,14 +64,19 @@ conf = {{ pipeline = "demo" }}
 def cloud_function(env: dict[str, str]) -> Iterator[str]:
     """The Cloud Function served by functions-framework, as ``gcloud functions deploy`` would run it."""
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own venv's executable, fixed arguments
+    process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "functions-framework"),
-            "--source", str(REPO_ROOT / "gcf_trigger" / "main.py"),
-            "--target", "trigger_dag",
-            "--signature-type", "cloudevent",
-            "--host", "127.0.0.1",
-            "--port", str(port),
+            "--source",
+            str(REPO_ROOT / "gcf_trigger" / "main.py"),
+            "--target",
+            "trigger_dag",
+            "--signature-type",
+            "cloudevent",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
         ],
         cwd=REPO_ROOT,
         env={**env, "PYTHONPATH": str(REPO_ROOT)},
@@ -86,7 +91,7 @@ def cloud_function(env: dict[str, str]) -> Iterator[str]:
                 output = process.stdout.read().decode() if process.stdout else ""
                 raise RuntimeError(f"functions-framework exited:\n{output}")
             try:
-                with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=1):
                     break
             except urllib.error.HTTPError:
                 break  # it answers (a GET without a CloudEvent is refused): it is up
@@ -96,7 +101,11 @@ def cloud_function(env: dict[str, str]) -> Iterator[str]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        output, _ = process.communicate(timeout=10)
+        for line in output.decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                if json.loads(line)["message"].startswith("dag run"):
+                    say(f"   {DIM}function log: {json.loads(line)['message']}{RESET}")
 
 
 def post_cloudevent(url: str, event: dict[str, Any]) -> int:

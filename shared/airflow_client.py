@@ -345,8 +345,9 @@ class AirflowClient:
             )
         if status == 403:
             raise ForbiddenError(
-                f"Airflow denied {doing} (403): {detail}. The user needs permission to read the DAG and create "
-                "DAG runs (Airflow's 'User' role, or can_read on DAGs and can_create on DAG Runs)",
+                f"Airflow denied {doing} (403): {detail}. {self.credentials.forbidden_hint}The user needs permission "
+                "to read the DAG and create DAG runs (Airflow's 'User' role, or can_read on DAGs and can_create on "
+                "DAG Runs)",
                 status=status,
             )
         if status == 404:

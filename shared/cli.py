@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from shared.config import Config, from_environment, load_file
 from shared.dispatch import Plan, plan_payload
-from shared.errors import ConfigError, ConfTooLargeError, EventError, ForbiddenError, TriggerError
+from shared.errors import AirflowError, ConfigError, ConfTooLargeError, EventError, TriggerError
 from shared.runtime import build_dispatcher
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -86,6 +86,10 @@ def _check(name: str, probe: Callable[[], str], fix: Callable[[TriggerError], st
         return Check(name, False, str(exc), fix(exc))
 
 
+def _is_403(exc: TriggerError) -> bool:
+    return isinstance(exc, AirflowError) and exc.status == 403
+
+
 def doctor_checks(config: Config) -> list[Check]:
     """Reachability, API version, credentials, and every routed DAG: exists and is not paused."""
     dispatcher = build_dispatcher(config)
@@ -105,10 +109,9 @@ def doctor_checks(config: Config) -> list[Check]:
             "credentials",
             lambda: f"auth = {config.airflow.auth!r} accepted, {client.check_access()}",
             lambda exc: (
-                "give the user a role that can read DAGs and create DAG runs"
-                if isinstance(exc, ForbiddenError)
-                else f"set [airflow].auth and username, and the password in ${config.airflow.password_env}; "
-                "Airflow 3 uses auth = 'jwt', Airflow 2 auth = 'basic'"
+                f"check [airflow].auth, username and the password in ${config.airflow.password_env} "
+                "(Airflow 3 uses auth = 'jwt', Airflow 2 auth = 'basic')"
+                + ("; then give the user a role that can read DAGs and create DAG runs" if _is_403(exc) else "")
             ),
         )
     )

@@ -54,6 +54,8 @@ class Credentials(AuthBase):
 
     #: Whether :meth:`refresh` can produce a different token than the one that was refused.
     can_refresh = True
+    #: What a 403 may mean besides a missing permission, for this kind of credential.
+    forbidden_hint = ""
 
     def __init__(self) -> None:
         self.token: str | None = None
@@ -115,6 +117,9 @@ class BasicCredentials(Credentials):
     """HTTP basic auth (Airflow 2 with the basic_auth backend)."""
 
     can_refresh = False
+    forbidden_hint = (
+        "Airflow 2 also answers 403 for a wrong username or password with basic auth, so check those first. "
+    )
 
     def __init__(self, username: str, password: str) -> None:
         super().__init__()

@@ -299,7 +299,7 @@ def test_redirect_is_never_followed() -> None:
     client = make_client(fake, auth="none")
     client.api_version()
     fake.faults.append(lambda r: response(302, None, {"Location": "https://login.example.com/?sig=SECRET"}))
-    with pytest.raises(AirflowError, match="redirected to https://login.example.com/") as info:
+    with pytest.raises(AirflowError, match=r"redirected to https://login\.example\.com/") as info:
         client.trigger(REQUEST)
     assert "SECRET" not in str(info.value)
     assert len(fake.calls) == 2
