@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -187,7 +188,7 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
     if values["auth"] == "token_file" and not values["token_file"]:
         raise ConfigError(f"{origin}: [airflow].token_file is required when auth = 'token_file'")
     for key in ("connect_timeout", "read_timeout", "deadline", "max_conf_bytes"):
-        if values[key] <= 0:
+        if not math.isfinite(values[key]) or values[key] <= 0:
             raise ConfigError(f"{origin}: [airflow].{key} must be positive (got {values[key]})")
     return AirflowSettings(**values)
 
@@ -206,6 +207,12 @@ def _route(raw: Any, index: int, origin: str) -> Route:
     for name, value in values["attributes"].items():
         if not isinstance(value, str):
             raise ConfigError(f"{origin}: {where}.attributes.{name} must be str, got {type(value).__name__}")
+    try:
+        json.dumps(values["conf"], allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{origin}: {where}.conf must hold only JSON values (strings, numbers, booleans, lists, tables): {exc}"
+        ) from None
     route = Route(**values)
     if route.attributes and route.is_object_route:
         raise ConfigError(
@@ -238,6 +245,8 @@ def load_file(path: str | os.PathLike[str]) -> Config:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.airflow_client import AirflowClient, TriggerResult
 from shared.config import Config
-from shared.errors import TriggerError
+from shared.errors import ConfTooLargeError, EventError, TriggerError
 from shared.events import Event, ObjectEvent
 from shared.parsing import ParseResult, parse_payload
 from shared.retry import Deadline
@@ -95,6 +95,10 @@ def plan_events(parsed: ParseResult, config: Config) -> Plan:
     return result
 
 
+class DeliveryFailed(TriggerError):
+    """At least one run for this event is not in Airflow; the platform should redeliver the event."""
+
+
 class Dispatcher:
     """Turns payloads into DAG runs with one configuration and one Airflow client."""
 
@@ -122,4 +126,27 @@ class Dispatcher:
                     extra={"dag_id": request.dag_id, "dag_run_id": request.dag_run_id, "retryable": exc.retryable},
                 )
                 report.failures.append(Failure(request, exc))
+        return report
+
+    def deliver(self, parse: Callable[[], ParseResult], *, remaining: Callable[[], float] | None = None) -> Report:
+        """The delivery policy both clouds share; ``parse`` turns the platform's payload into events.
+
+        An event that can never become a run (unparseable, conf over the cap) is logged and
+        acknowledged: redelivering it cannot help. If any planned run is not in Airflow afterwards,
+        raises :class:`DeliveryFailed`, so the platform redelivers the event (or dead-letters it) and
+        the deterministic run ids make the runs that did succeed no-ops.
+        """
+        try:
+            planned = plan_events(parse(), self.config)
+        except (EventError, ConfTooLargeError) as exc:
+            log.error("rejected event, not retrying: %s", exc, extra={"error": type(exc).__name__})
+            return Report(skipped=[str(exc)])
+        report = self.run(planned, remaining=remaining)
+        if not report.ok:
+            first = report.failures[0].error
+            raise DeliveryFailed(
+                f"{len(report.failures)} of {len(planned.requests)} run(s) not created ({first}); "
+                "the event will be redelivered",
+                retryable=report.retryable,
+            )
         return report

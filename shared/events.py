@@ -21,9 +21,9 @@ class ObjectEvent:
     """Something happened to one object in a bucket (GCS or S3), however it was delivered.
 
     ``version`` is the GCS generation or the S3 versionId; ``sequencer`` orders events on the same
-    key (S3's sequencer, GCS's metageneration). Together with the bucket, key and event type they
-    identify the event across redeliveries and delivery paths (direct, SNS, SQS, EventBridge,
-    Pub/Sub notification).
+    key (S3's sequencer; GCS's metageneration, for metadata updates only). With the bucket, key and
+    event type they identify the event across redeliveries and delivery paths (direct, SNS, SQS,
+    EventBridge, Pub/Sub notification).
     """
 
     source: str

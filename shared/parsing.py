@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from shared import events as ev
 from shared.errors import EventError
@@ -122,7 +122,10 @@ def parse_time(value: str, where: str) -> datetime:
         raise EventError(f"{where}: not an RFC 3339 timestamp: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise EventError(f"{where}: timestamp out of range: {value[:64]!r}") from None
 
 
 def _size(value: Any, where: str) -> int | None:
@@ -140,10 +143,19 @@ def _size(value: Any, where: str) -> int | None:
     return size
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_body(text: str) -> Any:
+    """A message body as JSON where it is strict JSON, else as text.
+
+    NaN and Infinity (which Python writes by default) are not JSON: such a body stays text, so the
+    conf built from it is always valid JSON. Nesting deep enough to exhaust the parser stays text too.
+    """
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         return text
 
 
@@ -187,7 +199,9 @@ def _gcs_object(data: _View, *, event_type: str, event_name: str, event_id: str,
         etag=data.opt("etag", str),
         md5=data.opt("md5Hash", str),
         version=_opt_text(data, "generation"),
-        sequencer=_opt_text(data, "metageneration"),
+        # The metageneration tells metadata updates of one generation apart; for every other event it
+        # is noise that some delivery paths (payloadFormat NONE) do not carry.
+        sequencer=_opt_text(data, "metageneration") if event_type == ev.METADATA_UPDATED else None,
         content_type=data.opt("contentType", str),
         raw=data.data,
     )
@@ -237,7 +251,7 @@ def _gcs_notification(
     if attributes.get("payloadFormat") == "JSON_API_V1":
         try:
             resource = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise EventError(f"{where}.data: JSON_API_V1 notification body is not JSON") from None
         data = _View(resource, f"{where}.data")
     else:
@@ -283,7 +297,7 @@ def _string_map(value: Mapping[str, Any], where: str) -> dict[str, str]:
 
 
 def decode_s3_key(raw_key: str) -> str:
-    """S3 notifications URL-encode object keys (a space arrives as ``+``); this is the one decoder."""
+    """S3 notifications form-encode object keys (a space arrives as ``+``); this is their one decoder."""
     return unquote_plus(raw_key)
 
 
@@ -342,7 +356,8 @@ def parse_eventbridge(payload: Mapping[str, Any], where: str = "eventbridge") ->
     return ObjectEvent(
         source="s3",
         bucket=detail.view("bucket").text("name"),
-        key=decode_s3_key(obj.text("key")),
+        # EventBridge percent-encodes keys but leaves "+" as it is, unlike S3 notifications.
+        key=unquote(obj.text("key")),
         event_type=_EVENTBRIDGE_TYPES.get(detail_type, ev.OTHER),
         event_name=detail_type,
         event_time=parse_time(root.text("time"), f"{where}.time"),

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from shared.config import Config
@@ -46,14 +47,14 @@ def derive_run_id(event: Event, dag_id: str) -> str:
     """
     identity = {**event.identity(), "dag_id": dag_id}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    stamp = event_time(event).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = event_time(event).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{event.source}__{stamp}__{digest[:_HASH_CHARS]}"
 
 
 def is_valid_run_id(run_id: str) -> bool:
     """Whether Airflow would accept ``run_id`` for a run triggered through its API."""
     return (
-        bool(RUN_ID_PATTERN.match(run_id))
+        bool(RUN_ID_PATTERN.fullmatch(run_id))
         and ".." not in run_id
         and len(run_id) <= RUN_ID_MAX_LENGTH
         and not run_id.startswith(RESERVED_PREFIXES)

@@ -117,7 +117,15 @@ class FakeAirflow(BaseAdapter):
 
     def _create_run(self, dag_id: str, body: dict[str, Any]) -> requests.Response:
         if self.version == "v2":
-            allowed = {"dag_run_id", "logical_date", "conf", "note", "data_interval_start", "data_interval_end", "run_after"}
+            allowed = {
+                "dag_run_id",
+                "logical_date",
+                "conf",
+                "note",
+                "data_interval_start",
+                "data_interval_end",
+                "run_after",
+            }
             unknown = set(body) - allowed
             if unknown or "logical_date" not in body:
                 return response(422, {"detail": [{"type": "extra_forbidden", "loc": ["body", *sorted(unknown)]}]})
