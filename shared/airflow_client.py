@@ -297,14 +297,14 @@ class AirflowClient:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _Retryable(f"deadline reached before {method} {url}")
+        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         if auth:
             try:
-                self.credentials.before_request(self.session)
+                self.credentials.before_request(self.session, timeout)
             except CredentialError as exc:
                 if exc.retryable:
                     raise _Retryable(str(exc)) from None
                 raise
-        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         try:
             response = self.session.request(
                 method,

@@ -67,17 +67,21 @@ class Credentials(AuthBase):
         """A token is cached and not within :data:`EXPIRY_MARGIN` of its expiry."""
         return self.token is not None and (self.expiry is None or utcnow() < self.expiry - EXPIRY_MARGIN)
 
-    def refresh(self, session: requests.Session) -> None:
-        """Obtain a new token (and expiry); raise :class:`CredentialError` when that fails."""
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
+        """Obtain a new token (and expiry) within ``timeout``; raise :class:`CredentialError` when that fails."""
         raise NotImplementedError
 
-    def before_request(self, session: requests.Session) -> None:
-        """Refresh if needed; one thread refreshes while the others wait for its token."""
+    def before_request(self, session: requests.Session, timeout: tuple[float, float]) -> None:
+        """Refresh if needed; one thread refreshes while the others wait for its token.
+
+        ``timeout`` is the (connect, read) budget the caller has left, so a refresh never outlives
+        the caller's deadline.
+        """
         if self.valid:
             return
         with self._lock:
             if not self.valid:
-                self.refresh(session)
+                self.refresh(session, timeout)
 
     def invalidate(self) -> None:
         """Forget the cached token, so the next request fetches a new one (after a 401)."""
@@ -106,7 +110,7 @@ class NoCredentials(Credentials):
     def valid(self) -> bool:
         return True
 
-    def refresh(self, session: requests.Session) -> None:
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         return None
 
     def apply(self, headers: Any) -> None:
@@ -130,7 +134,7 @@ class BasicCredentials(Credentials):
     def valid(self) -> bool:
         return True
 
-    def refresh(self, session: requests.Session) -> None:
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         return None
 
     def apply(self, headers: Any) -> None:
@@ -144,22 +148,19 @@ class BasicCredentials(Credentials):
 class AirflowJwtCredentials(Credentials):
     """Airflow 3: a JWT from ``POST /auth/token``, cached until near its ``exp`` claim."""
 
-    def __init__(
-        self, base_url: str, username: str, password: str, *, timeout: tuple[float, float], verify: bool = True
-    ) -> None:
+    def __init__(self, base_url: str, username: str, password: str, *, verify: bool = True) -> None:
         super().__init__()
         self.token_url = f"{base_url.rstrip('/')}/auth/token"
         self.username = username
         self._password = password
-        self._timeout = timeout
         self._verify = verify
 
-    def refresh(self, session: requests.Session) -> None:
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         try:
             response = session.post(
                 self.token_url,
                 json={"username": self.username, "password": self._password},
-                timeout=self._timeout,
+                timeout=timeout,
                 verify=self._verify,
                 allow_redirects=False,
             )
@@ -211,7 +212,7 @@ class TokenFileCredentials(Credentials):
             return None
         return (stat.st_mtime_ns, stat.st_size)
 
-    def refresh(self, session: requests.Session) -> None:
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         try:
             stamp = self._file_stamp()
             token = self.path.read_text(encoding="utf-8").strip()
@@ -242,10 +243,4 @@ def credentials_for(settings: AirflowSettings, env: Mapping[str, str] | None = N
     username = settings.username or ""
     if settings.auth == "basic":
         return BasicCredentials(username, password)
-    return AirflowJwtCredentials(
-        settings.url,
-        username,
-        password,
-        timeout=(settings.connect_timeout, settings.read_timeout),
-        verify=settings.verify_tls,
-    )
+    return AirflowJwtCredentials(settings.url, username, password, verify=settings.verify_tls)

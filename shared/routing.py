@@ -23,6 +23,9 @@ def mismatch(route: Route, event: Event) -> str | None:
 def _object_mismatch(route: Route, event: ObjectEvent) -> str | None:
     if route.attributes:
         return "route matches messages (attributes), not objects"
+    if event.key.endswith("/"):
+        # Consoles and sync tools create "folder/" objects; no pipeline wants a run for those.
+        return "key ends with '/': a directory placeholder, never routed"
     if event.event_type not in route.event_types:
         return f"event type {event.event_type!r} is not one of {list(route.event_types)}"
     key = event.key

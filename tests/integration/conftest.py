@@ -54,11 +54,20 @@ class Target:
         path.write_text(json.dumps({"airflow": settings, "routes": routes or [{"dag_id": DEMO_DAG}]}))
         return path
 
+    def run_ids(self, dag_id: str) -> list[str]:
+        """Every run id of ``dag_id`` in Airflow, page by page."""
+        ids: list[str] = []
+        while True:
+            path = f"{self.airflow.api_prefix}/dags/{dag_id}/dagRuns?limit=100&offset={len(ids)}&order_by=id"
+            status, body = self.airflow.request("GET", path)
+            assert status == 200, body
+            ids.extend(run["dag_run_id"] for run in body["dag_runs"])
+            if not body["dag_runs"] or len(ids) >= body["total_entries"]:
+                return ids
+
     def runs_with_id(self, dag_id: str, dag_run_id: str) -> int:
         """How many runs of ``dag_id`` carry ``dag_run_id`` (0 or 1; Airflow enforces the rest)."""
-        status, body = self.airflow.request("GET", f"{self.airflow.api_prefix}/dags/{dag_id}/dagRuns?limit=100")
-        assert status == 200, body
-        return sum(1 for run in body["dag_runs"] if run["dag_run_id"] == dag_run_id)
+        return self.run_ids(dag_id).count(dag_run_id)
 
 
 def _start(major: str) -> LocalAirflow:

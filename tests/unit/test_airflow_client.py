@@ -61,7 +61,7 @@ def make_client(fake: FakeAirflow, clock: Clock | None = None, **settings: Any) 
     values = {"url": BASE_URL, "deadline": 60.0, "auth": auth, "username": "admin", **settings}
     airflow = AirflowSettings(**values)
     if auth == "jwt":
-        credentials: Any = AirflowJwtCredentials(BASE_URL, "admin", "secret", timeout=(1, 1))
+        credentials: Any = AirflowJwtCredentials(BASE_URL, "admin", "secret")
     elif auth == "basic":
         credentials = BasicCredentials("admin", "secret")
     else:

@@ -1108,3 +1108,19 @@ def test_any_json_value_parses_or_raises_event_error(value: Any) -> None:
     except EventError:
         return
     assert isinstance(result, ParseResult)
+
+
+def test_gcs_metadata_update_uses_metageneration_as_sequencer() -> None:
+    raw = load_event("gcs_finalized.cloudevent.json")
+    raw["type"] = "google.cloud.storage.object.v1.metadataUpdated"
+    raw["data"]["metageneration"] = "3"
+    event = only_object(raw)
+    assert (event.event_type, event.sequencer) == ("metadata_updated", "3")
+    raw["data"]["metageneration"] = "4"
+    assert only_object(raw).identity() != event.identity()
+
+
+def test_eventbridge_key_plus_stays_plus_and_percent_is_decoded() -> None:
+    raw = load_event("eventbridge_s3_object_created.json")
+    raw["detail"]["object"]["key"] = "video+data%20final.mp4"
+    assert only_object(raw).key == "video+data final.mp4"

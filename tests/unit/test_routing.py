@@ -10,7 +10,9 @@ import pytest
 from shared import events as ev
 from shared.config import Route
 from shared.events import Event, MessageEvent, ObjectEvent
+from shared.parsing import parse_payload
 from shared.routing import matching_routes, mismatch
+from tests.support import load_event
 
 WHEN = datetime(2026, 11, 23, 8, 13, 20, tzinfo=UTC)
 
@@ -247,3 +249,11 @@ def test_matching_routes_with_nothing_matching() -> None:
 
 def test_matching_routes_without_routes() -> None:
     assert matching_routes((), obj()) == ([], [])
+
+
+def test_directory_placeholder_is_never_routed() -> None:
+    raw = load_event("s3_put.json")
+    raw["Records"][0]["s3"]["object"]["key"] = "incoming/2026/"
+    raw["Records"][0]["s3"]["object"]["size"] = 0
+    [event] = parse_payload(raw).events
+    assert mismatch(Route(dag_id="d"), event) == "key ends with '/': a directory placeholder, never routed"
