@@ -162,6 +162,8 @@ def show_run(airflow: LocalAirflow, title: str, run_id: str, outcome: str) -> bo
 
 def main() -> int:
     """Run the demo; exit 0 when both runs succeeded."""
+    # Ctrl-C and a plain `kill` both unwind through the context managers, which stop Airflow.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     say(f"{BOLD}dag-trigger demo{RESET}: cloud events in, Airflow DAG runs out\n")
     with LocalAirflow("3", DEFAULT_DAGS_FOLDER) as airflow, tempfile.TemporaryDirectory() as tmp:
         airflow.wait_for_dag(DAG_ID)

@@ -251,6 +251,7 @@ class LocalAirflow:
         )
         if port in _RESERVED_PORTS:
             raise ValueError(f"port {port} is used by Airflow itself; pick another")
+        self._auto_port = port is None
         self.port: int = port if port is not None else _free_port()
         self.url: str = f"http://127.0.0.1:{self.port}"
         self.username: str = "admin"
@@ -292,7 +293,12 @@ class LocalAirflow:
         if _port_in_use(self.port):
             # Otherwise standalone starts fine but its API server dies
             # quietly, and we would only notice at the timeout.
-            raise RuntimeError(f"port {self.port} on 127.0.0.1 is already in use")
+            if not self._auto_port:
+                raise RuntimeError(f"port {self.port} on 127.0.0.1 is already in use")
+            # A port picked at construction can be taken by the time we start (another
+            # Airflow starting alongside picks its own ports): pick again.
+            self.port = _free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
         venv = ensure_venv(self.major)
         self.home.mkdir(parents=True, exist_ok=True)
         settings = self._settings()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,9 @@ def _start(major: str) -> LocalAirflow:
 @pytest.fixture(scope="session")
 def airflows() -> Iterator[dict[str, Target]]:
     """Airflow 3 and 2, started in parallel (each takes ~20 s); stopped at the end of the session."""
+    # A CI timeout or `kill` sends SIGTERM, which would skip every finalizer: make it an interrupt,
+    # which pytest answers by tearing the session down (and so stopping both Airflows).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {major: pool.submit(_start, major) for major in ("3", "2")}
     started: dict[str, Target] = {}

@@ -150,3 +150,23 @@ def test_json_log_lines_are_redacted(capsys: pytest.CaptureFixture[str]) -> None
         "logger": line["logger"],
         "dag_id": "d",
     }
+
+
+@pytest.mark.parametrize(
+    ("modules", "forbidden"),
+    [
+        ("shared.cli, shared.runtime", ("boto3", "botocore", "google.auth", "google.oauth2", "google.api_core")),
+        # functions-framework brings google.cloud.functions (and a .pth that pre-imports the empty
+        # google namespace); no Google SDK and nothing from AWS.
+        ("gcf_trigger.main", ("boto3", "botocore", "google.auth", "google.api_core", "googleapiclient")),
+        # Powertools imports botocore itself (Lambda ships it); boto3 and Google stay out.
+        ("lambda_trigger.handler", ("boto3", "google.auth", "google.oauth2", "google.api_core")),
+    ],
+)
+def test_imports_stay_light_for_cold_starts(modules: str, forbidden: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.startswith({forbidden!r})))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
