@@ -258,8 +258,8 @@ class AirflowClient:
     def _deadline(self) -> Deadline:
         return Deadline(self.settings.deadline, self._clock)
 
-    def _url(self, path: str) -> str:
-        return f"{self.settings.url}/api/{self.api_version()}{path}"
+    def _url(self, path: str, deadline: Deadline) -> str:
+        return f"{self.settings.url}/api/{self.api_version(deadline)}{path}"
 
     @staticmethod
     def _run_path(dag_id: str, dag_run_id: str) -> str:
@@ -283,7 +283,7 @@ class AirflowClient:
         self, method: str, path: str, deadline: Deadline, *, json: Any = None, auth: bool = True
     ) -> requests.Response:
         """One authenticated API call; refreshes credentials once if the server rejects the token."""
-        url = self._url(path)
+        url = self._url(path, deadline)
         response = self._send(method, url, deadline, json=json, auth=auth)
         if auth and _is_token_rejection(response) and self.credentials.can_refresh:
             log.info("Airflow rejected the token (%d); refreshing credentials once", response.status_code)

@@ -145,7 +145,11 @@ def test_same_event_from_many_threads_at_once_makes_one_run(airflows: dict[str, 
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         outcomes = Counter(o for result in pool.map(lambda _: deliver_at_once(), range(6)) for o in result)
-    assert outcomes == {"created": 1, "already_triggered": 5}
+    # Every delivery succeeds. Usually one reports "created"; under SQLite contention the creating
+    # POST can outlive its read timeout, and then all six honestly report the run as already there.
+    assert sum(outcomes.values()) == 6
+    assert set(outcomes) <= {"created", "already_triggered"}
+    assert outcomes["created"] <= 1
     [request] = plan_payload(event, dispatch.config).requests
     assert target.runs_with_id(PAUSED_DAG, request.dag_run_id) == 1
 

@@ -38,8 +38,10 @@ def test_no_secret_in_any_log_line_error_or_repr(
     caplog.set_level(logging.DEBUG)  # every logger, urllib3's wire log included
 
     with FaultProxy(target.airflow.url) as proxy:
-        # Token expiry and rejection on the way: the refresh path logs too.
-        proxy.schedule = FaultSchedule(seed=7, rate=0.5, faults=("401", "403_jwt", "503"))
+        # Token expiry and rejection on the way (Airflow 3), so the refresh path logs too; basic auth
+        # has no token to refresh, a 401 there means a wrong password.
+        faults = ("401", "403_jwt", "503") if target.major == "3" else ("503",)
+        proxy.schedule = FaultSchedule(seed=7, rate=0.5, faults=faults)
         config = target.config(url=proxy.url)
         dispatch = build_dispatcher(config)
         report = dispatch.deliver(lambda: parse_payload(gcs_event(uuid.uuid4().hex[:12])))

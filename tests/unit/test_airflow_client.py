@@ -309,3 +309,14 @@ def test_no_airflow_api_at_url_says_so() -> None:
     fake = FakeAirflow(version="v3-not-there")
     with pytest.raises(AirflowError, match="no Airflow REST API"):
         make_client(fake, auth="none").api_version()
+
+
+def test_version_detection_honours_the_callers_deadline() -> None:
+    # Regression: detecting the API version used to open its own, longer retry loop.
+    fake = FakeAirflow()
+    clock = Clock()
+    client = make_client(fake, clock, deadline=60.0)
+    fake.faults.extend([lambda r: requests.ConnectionError("Connection refused")] * 100)
+    with pytest.raises(RetryableAirflowError, match="cannot connect"):
+        client.trigger(REQUEST, Deadline(3.0, clock))
+    assert sum(clock.sleeps) < 3.0
