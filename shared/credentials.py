@@ -101,8 +101,8 @@ class Credentials(AuthBase):
         return f"{type(self).__name__}(token={'***' if self.token else None}, expiry={self.expiry})"
 
 
-class NoCredentials(Credentials):
-    """For an Airflow that needs no login (a local one, or one behind a trusted network proxy)."""
+class StaticCredentials(Credentials):
+    """Credentials that never change: nothing to refresh, and a 401 cannot be cured by refreshing."""
 
     can_refresh = False
 
@@ -113,14 +113,17 @@ class NoCredentials(Credentials):
     def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         return None
 
+
+class NoCredentials(StaticCredentials):
+    """For an Airflow that needs no login (a local one, or one behind a trusted network proxy)."""
+
     def apply(self, headers: Any) -> None:
         return None
 
 
-class BasicCredentials(Credentials):
+class BasicCredentials(StaticCredentials):
     """HTTP basic auth (Airflow 2 with the basic_auth backend)."""
 
-    can_refresh = False
     forbidden_hint = (
         "Airflow 2 also answers 403 for a wrong username or password with basic auth, so check those first. "
     )
@@ -129,13 +132,6 @@ class BasicCredentials(Credentials):
         super().__init__()
         self.username = username
         self._password = password
-
-    @property
-    def valid(self) -> bool:
-        return True
-
-    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
-        return None
 
     def apply(self, headers: Any) -> None:
         pair = f"{self.username}:{self._password}".encode()
