@@ -103,9 +103,10 @@ def cloud_function(env: dict[str, str]) -> Iterator[str]:
             os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=10)
         for line in output.decode(errors="replace").splitlines():
-            with contextlib.suppress(ValueError, TypeError):
-                if json.loads(line)["message"].startswith("dag run"):
-                    say(f"   {DIM}function log: {json.loads(line)['message']}{RESET}")
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                message = str(json.loads(line)["message"])
+                if message.startswith("dag run"):
+                    say(f"   {DIM}function log: {message}{RESET}")
 
 
 def post_cloudevent(url: str, event: dict[str, Any]) -> int:

@@ -337,13 +337,13 @@ def _s3_event_type(event_name: str) -> str:
 
 def parse_s3_notification(payload: Mapping[str, Any], where: str = "s3") -> ParseResult:
     """A whole S3 notification document: ``{"Records": [...]}`` or the ``s3:TestEvent`` S3 sends on setup."""
-    if payload.get("Event") == _S3_TEST_EVENT:
+    root = _View(payload, where)
+    if root.data.get("Event") == _S3_TEST_EVENT:
+        bucket = root.data.get("Bucket")
         return ParseResult(
-            skipped=(
-                f"{where}: s3:TestEvent for bucket {payload.get('Bucket')!r} (sent when a notification is configured)",
-            )
+            skipped=(f"{where}: s3:TestEvent for bucket {bucket!r} (sent when a notification is configured)",)
         )
-    records = _View(payload, where).req("Records", list)
+    records = root.req("Records", list)
     return ParseResult(events=tuple(parse_s3_record(r, f"{where}.Records[{i}]") for i, r in enumerate(records)))
 
 
