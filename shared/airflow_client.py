@@ -204,7 +204,7 @@ class AirflowClient:
 
     def _trigger_once(self, request: TriggerRequest, deadline: Deadline) -> tuple[str, str | None, tuple[str, ...]]:
         warnings = self._check_paused(request.dag_id, deadline)
-        body: dict[str, Any] = {"dag_run_id": request.dag_run_id, "conf": dict(request.conf)}
+        body: dict[str, Any] = {"dag_run_id": request.dag_run_id, "conf": dict(request.conf), "note": request.note}
         if self.api_version(deadline) == "v2":
             # Airflow 3 requires the field; null means "no logical date", so runs never clash on it.
             body["logical_date"] = None

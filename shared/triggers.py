@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.config import Config
 from shared.errors import ConfTooLargeError
-from shared.events import Event, event_time
+from shared.events import Event, ObjectEvent, event_time
 from shared.routing import matching_routes
 
 # Airflow's rule for run ids (airflow.models.dagrun) and the prefixes it reserves for its own runs.
@@ -32,6 +32,13 @@ class TriggerRequest:
     conf: Mapping[str, Any]
     route: str
     event: Event
+
+    @property
+    def note(self) -> str:
+        """What the Airflow UI shows beside the run: which event made it (Airflow caps notes at 1000 chars)."""
+        origin = self.event.uri if isinstance(self.event, ObjectEvent) else f"{self.event.source} message"
+        ident = self.event.event_id if isinstance(self.event, ObjectEvent) else self.event.message_id
+        return f"dag-trigger: {origin} ({ident}), route {self.route}"[:1000]
 
     def describe(self) -> dict[str, Any]:
         """The request as ``dag-trigger explain`` prints it."""

@@ -52,6 +52,14 @@ def test_event_creates_a_run_that_succeeds_with_the_conf(target: Target, unique:
     assert received == planned.requests[0].conf
     assert received["key"] == "incoming/2026/11/23/orders.csv"
     assert received["version"] == unique
+    status, run = target.airflow.request(
+        "GET", f"{target.airflow.api_prefix}/dags/{DEMO_DAG}/dagRuns/{result.dag_run_id}"
+    )
+    assert status == 200
+    assert (
+        run["note"]
+        == f"dag-trigger: gs://acme-landing/incoming/2026/11/23/orders.csv (evt-{unique}), route {DEMO_DAG}#0"
+    )
 
 
 def test_redelivered_event_makes_exactly_one_run(target: Target, unique: str) -> None:
