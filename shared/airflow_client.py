@@ -110,8 +110,10 @@ class AirflowClient:
         self.settings = settings
         self.credentials = credentials
         self.session = session or requests.Session()
-        # Credentials must come only from our auth object, never from a stray ~/.netrc.
-        self.session.trust_env = False
+        # Credentials come only from our auth object: a session-level auth that adds nothing keeps
+        # requests from reading ~/.netrc, while proxies and REQUESTS_CA_BUNDLE from the environment
+        # still apply (trust_env = False would drop those too).
+        self.session.auth = _no_auth
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         self._clock = clock
@@ -390,6 +392,10 @@ class AirflowClient:
                     ) from None
                 log.warning("attempt %d failed, retrying in %.2fs: %s", attempts, delay, exc)
                 self._sleep(delay)
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
 def _reason(exc: requests.ConnectionError) -> str:

@@ -320,3 +320,15 @@ def test_version_detection_honours_the_callers_deadline() -> None:
     with pytest.raises(RetryableAirflowError, match="cannot connect"):
         client.trigger(REQUEST, Deadline(3.0, clock))
     assert sum(clock.sleeps) < 3.0
+
+
+def test_netrc_credentials_are_never_sent(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine airflow.test login intruder password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    fake = FakeAirflow()
+    seen: list[str | None] = []
+    fake.faults.append(lambda r: seen.append(r.headers.get("Authorization")))  # type: ignore[func-returns-value]
+    make_client(fake, auth="none").api_version()
+    assert seen == [None]
