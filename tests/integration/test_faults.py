@@ -3,9 +3,10 @@
 ``FAULT_EVENTS`` sets how many distinct events the figure test sends (``make soak`` raises it);
 ``FAULT_SEED`` replays a fault schedule, ``FAULT_RATE`` and ``FAULT_WORKERS`` shape the load.
 
-The local Airflow keeps its metadata in SQLite, which serializes writes: one trigger takes ~10 ms
-alone but a median of 5 s with four concurrent writers (measured, see bench/RESULTS.md). The figure
-test therefore delivers from two threads; the burst and multi-process tests cover simultaneity.
+The local Airflow keeps its metadata in SQLite. Airflow 3.3.2 serialized concurrent writers there
+(a median of 5 s per trigger with four of them; 3.1.8, which the project pins, does not: see
+bench/RESULTS.md). The figure test delivers from two threads so it measures the client, not the
+database; the burst and multi-process tests cover simultaneity.
 """
 
 from __future__ import annotations
