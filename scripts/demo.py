@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scripts.local_airflow import DEFAULT_DAGS_FOLDER, REPO_ROOT, LocalAirflow, _free_port
+from scripts.local_airflow import DEFAULT_DAGS_FOLDER, REPO_ROOT, LocalAirflow, free_port
 
 DAG_ID = "dag_trigger_demo"
 EVENTS = REPO_ROOT / "tests" / "events"
@@ -63,7 +63,7 @@ conf = {{ pipeline = "demo" }}
 @contextlib.contextmanager
 def cloud_function(env: dict[str, str]) -> Iterator[str]:
     """The Cloud Function served by functions-framework, as ``gcloud functions deploy`` would run it."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "functions-framework"),

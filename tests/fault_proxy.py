@@ -66,7 +66,6 @@ class FaultProxy:
         self.schedule: FaultSchedule | None = None
         #: Rewrites the JSON body of a trigger (POST .../dagRuns) before it is forwarded; ``None`` to stop.
         self.rewrite_trigger: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-        self.forwarded = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -167,7 +166,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            self.owner.forwarded += 1
             return response.status, response.getheaders(), payload
         finally:
             connection.close()

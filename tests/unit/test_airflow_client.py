@@ -22,7 +22,7 @@ from shared.errors import (
     UnauthorizedError,
 )
 from shared.events import ObjectEvent
-from shared.retry import Backoff, Deadline
+from shared.retry import Backoff, Deadline, retry_after_seconds
 from shared.triggers import TriggerRequest
 from tests.fake_airflow import BASE_URL, GOOD_TOKEN, FakeAirflow, response, session_for
 
@@ -332,3 +332,20 @@ def test_netrc_credentials_are_never_sent(tmp_path: Any, monkeypatch: pytest.Mon
     fake.faults.append(lambda r: seen.append(r.headers.get("Authorization")))  # type: ignore[func-returns-value]
     make_client(fake, auth="none").api_version()
     assert seen == [None]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("Mon, 23 Nov 2026 08:00:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 07:59:00 GMT", 0.0),  # a date in the past means "now"
+        ("soon", None),
+    ],
+)
+def test_retry_after_header_forms(header: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=lambda: now) == seconds
