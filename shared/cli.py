@@ -7,6 +7,7 @@ doctor check failed, 2 the input itself is wrong (unparseable event, invalid con
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -15,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.config import Config, from_environment, load_file
+import requests
+
+from shared.airflow_client import AirflowClient
+from shared.composer import ComposerEnvironment
+from shared.config import GOOGLE_AUTH_MODES, AirflowSettings, Config, from_environment, load_file
 from shared.dispatch import Plan, plan_payload
 from shared.errors import AirflowError, ConfigError, ConfTooLargeError, EventError, TriggerError
-from shared.runtime import build_dispatcher
+from shared.runtime import Setup, build_dispatcher, resolve
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -77,6 +82,8 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    #: A caveat worth reading that fails nothing.
+    note: bool = False
 
 
 def _check(name: str, probe: Callable[[], str], fix: Callable[[TriggerError], str]) -> Check:
@@ -90,27 +97,96 @@ def _is_403(exc: TriggerError) -> bool:
     return isinstance(exc, AirflowError) and exc.status == 403
 
 
+#: The doctor answers within seconds, whatever the event deadline: a person is waiting at a terminal.
+DOCTOR_DEADLINE = 5.0
+
+_PRIVATE_IP_CAVEAT = (
+    "Private IP environment: its Airflow web server is reachable only from inside its VPC network. A Cloud Run "
+    "function needs a Serverless VPC Access connector or Direct VPC egress into that network, and with VPC "
+    "Service Controls it must be inside the same perimeter"
+)
+
+
+def _quick(settings: AirflowSettings) -> AirflowSettings:
+    return dataclasses.replace(
+        settings,
+        deadline=min(settings.deadline, DOCTOR_DEADLINE),
+        connect_timeout=min(settings.connect_timeout, DOCTOR_DEADLINE),
+        read_timeout=min(settings.read_timeout, DOCTOR_DEADLINE),
+    )
+
+
+def _composer_check(environment: ComposerEnvironment) -> Check:
+    return Check(
+        "composer",
+        environment.state == "RUNNING",
+        f"{environment.name}: {environment.state}, image {environment.image_version} (Composer "
+        f"{environment.composer_major}, Airflow {environment.airflow_version}), web server {environment.airflow_uri}",
+        "wait until the environment is RUNNING (it may be updating), or fix it in the Cloud console",
+    )
+
+
+def _google_check(setup: Setup, session: requests.Session) -> Check:
+    settings = setup.settings
+
+    def probe() -> str:
+        setup.credentials.before_request(session, (settings.connect_timeout, settings.read_timeout))
+        describe = getattr(setup.credentials, "describe", None)
+        return f"auth = {settings.auth!r}: {describe() if describe else 'token fetched'}"
+
+    return _check(
+        "google identity",
+        probe,
+        lambda _: (
+            "run where google-auth finds a service account (Cloud Run's runtime service account, "
+            "GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login); see the README's Google Cloud "
+            "section for the roles each auth mode needs"
+        ),
+    )
+
+
 def doctor_checks(config: Config) -> list[Check]:
-    """Reachability, API version, credentials, and every routed DAG: exists and is not paused."""
-    dispatcher = build_dispatcher(config)
-    client = dispatcher.client
-    url = config.airflow.url
-    checks = [
+    """The Composer environment and Google identity (when used), reachability, API version, credentials, and
+    every routed DAG: exists and is not paused. Each call gets :data:`DOCTOR_DEADLINE` at most."""
+    session = requests.Session()
+    settings = _quick(config.airflow)
+    try:
+        setup = resolve(settings, session)
+    except TriggerError as exc:
+        name = "composer" if settings.composer_environment else "credentials"
+        return [Check(name, False, str(exc), "fix the setting or permission the message names")]
+    checks: list[Check] = []
+    if setup.environment is not None:
+        checks.append(_composer_check(setup.environment))
+        if setup.environment.private_ip:
+            checks.append(Check("network", True, _PRIVATE_IP_CAVEAT, note=True))
+    settings = setup.settings
+    if settings.auth in GOOGLE_AUTH_MODES:
+        checks.append(_google_check(setup, session))
+        if not checks[-1].ok:
+            return checks
+    client = AirflowClient(settings, setup.credentials, session=session)
+    url = settings.url
+    checks.append(
         _check(
             "reachable",
             lambda: f"{url} speaks API {client.api_version()} (Airflow {client.server_version()})",
             lambda _: "check [airflow].url (the web server's base URL) and that Airflow is running and reachable",
         )
-    ]
-    if not checks[0].ok:
+    )
+    if not checks[-1].ok:
         return checks
     checks.append(
         _check(
             "credentials",
-            lambda: f"auth = {config.airflow.auth!r} accepted, {client.check_access()}",
+            lambda: f"auth = {settings.auth!r} accepted, {client.check_access()}",
             lambda exc: (
-                f"check [airflow].auth, username and the password in ${config.airflow.password_env} "
-                "(Airflow 3 uses auth = 'jwt', Airflow 2 auth = 'basic')"
+                (
+                    f"check [airflow].auth, username and the password in ${settings.password_env} "
+                    "(Airflow 3 uses auth = 'jwt', Airflow 2 auth = 'basic')"
+                    if settings.auth not in GOOGLE_AUTH_MODES
+                    else "grant the roles the error names"
+                )
                 + ("; then give the user a role that can read DAGs and create DAG runs" if _is_403(exc) else "")
             ),
         )
@@ -118,7 +194,7 @@ def doctor_checks(config: Config) -> list[Check]:
     if not checks[-1].ok:
         return checks
     for dag_id in dict.fromkeys(route.dag_id for route in config.routes):
-        checks.append(_dag_check(client.get_dag, dag_id, config.airflow.paused))
+        checks.append(_dag_check(client.get_dag, dag_id, settings.paused))
     return checks
 
 
@@ -149,7 +225,8 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     checks = doctor_checks(_config(args))
     width = max(len(c.name) for c in checks)
     for check in checks:
-        print(f"{'ok' if check.ok else 'FAIL':4}  {check.name:{width}}  {check.detail}", file=out)
+        label = "note" if check.note else "ok" if check.ok else "FAIL"
+        print(f"{label:4}  {check.name:{width}}  {check.detail}", file=out)
         if not check.ok and check.fix:
             print(f"{'':4}  {'':{width}}  fix: {check.fix}", file=out)
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,11 +24,15 @@ from shared import events as ev
 from shared.errors import ConfigError
 
 CONFIG_ENV = "DAG_TRIGGER_CONFIG"
-API_VERSIONS = ("auto", "v1", "v2")
-AUTH_MODES = ("none", "basic", "jwt", "token_file")
+API_VERSIONS = ("auto", "v1", "v2", "experimental")
+#: ``auto`` is ``none``, or with ``composer_environment`` what the environment's image version calls for.
+AUTH_MODES = ("auto", "none", "basic", "jwt", "token_file", "composer", "iap", "iap_jwt")
+#: Modes whose credentials come from google-auth (the runtime service account), never from a password.
+GOOGLE_AUTH_MODES = ("composer", "iap", "iap_jwt")
 PAUSED_POLICIES = ("warn", "fail", "unpause")
 EVENT_TYPES = (ev.CREATED, ev.DELETED, ev.ARCHIVED, ev.RESTORED, ev.METADATA_UPDATED, ev.OTHER)
-SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs")
+SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs", "http")
+COMPOSER_ENVIRONMENT_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/environments/[^/]+")
 _REQUIRED = object()
 
 
@@ -41,6 +46,14 @@ class AirflowSettings:
     username: str | None = None
     password_env: str = "AIRFLOW_PASSWORD"  # noqa: S105 - the name of a variable, not a password
     token_file: str | None = None
+    #: ``projects/P/locations/L/environments/E``: read the URL (and with auth = "auto", the auth mode) from it.
+    composer_environment: str | None = None
+    #: The IAP OAuth client id (an ID token's audience); discovered from IAP's login redirect when unset.
+    iap_client_id: str | None = None
+    #: A self-signed JWT's ``aud``; defaults to ``<scheme>://<host>/*``.
+    iap_jwt_audience: str | None = None
+    #: The service account that signs IAP JWTs; defaults to the runtime service account.
+    service_account: str | None = None
     connect_timeout: float = 5.0
     # Airflow on SQLite can hold a write for 5 s while tasks run; leave room for that.
     read_timeout: float = 30.0
@@ -87,12 +100,16 @@ class Config:
 
 # Each key: (accepted JSON types, default or _REQUIRED).
 _AIRFLOW_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "url": ((str,), _REQUIRED),
+    "url": ((str,), None),
     "api_version": ((str,), "auto"),
-    "auth": ((str,), "none"),
+    "auth": ((str,), "auto"),
     "username": ((str,), None),
     "password_env": ((str,), "AIRFLOW_PASSWORD"),
     "token_file": ((str,), None),
+    "composer_environment": ((str,), None),
+    "iap_client_id": ((str,), None),
+    "iap_jwt_audience": ((str,), None),
+    "service_account": ((str,), None),
     "connect_timeout": ((int, float), 5.0),
     "read_timeout": ((int, float), 30.0),
     "deadline": ((int, float), 60.0),
@@ -163,9 +180,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _airflow(raw: Any, origin: str) -> AirflowSettings:
-    values = _table(raw, _AIRFLOW_SCHEMA, "[airflow]", origin)
-    url = values["url"].rstrip("/")
+def _airflow_url(raw: str, allow_insecure_http: bool, origin: str) -> str:
+    url = raw.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
@@ -174,14 +190,35 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
         )
     if parts.username or parts.password or parts.query:
         raise ConfigError(f"{origin}: [airflow].url must not carry credentials or a query string; use auth settings")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not values["allow_insecure_http"]:
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
         raise ConfigError(
             f"{origin}: [airflow].url uses plain http to a non-loopback host; credentials would cross the network "
             "unencrypted. Use https, or set allow_insecure_http = true if you accept that."
         )
-    values["url"] = url
+    return url
+
+
+def _airflow(raw: Any, origin: str) -> AirflowSettings:
+    values = _table(raw, _AIRFLOW_SCHEMA, "[airflow]", origin)
+    environment = values["composer_environment"]
+    if environment is not None and not COMPOSER_ENVIRONMENT_PATTERN.fullmatch(environment):
+        raise ConfigError(
+            f"{origin}: [airflow].composer_environment must be projects/PROJECT/locations/REGION/environments/NAME "
+            f"(got {environment!r})"
+        )
+    if values["url"] is None:
+        if environment is None:
+            raise ConfigError(
+                f"{origin}: [airflow].url is required (or composer_environment, to read it from Composer)"
+            )
+        # Read from the environment when the dispatcher is built (shared.composer).
+        values["url"] = ""
+    else:
+        values["url"] = _airflow_url(values["url"], values["allow_insecure_http"], origin)
     _choice(values["api_version"], API_VERSIONS, "[airflow].api_version", origin)
     _choice(values["auth"], AUTH_MODES, "[airflow].auth", origin)
+    if values["auth"] == "auto" and environment is None:
+        values["auth"] = "none"
     _choice(values["paused"], PAUSED_POLICIES, "[airflow].paused", origin)
     if values["auth"] in ("basic", "jwt") and not values["username"]:
         raise ConfigError(f"{origin}: [airflow].username is required when auth = {values['auth']!r}")
@@ -264,18 +301,24 @@ _ENV_AIRFLOW = {
     "AIRFLOW_USERNAME": "username",
     "AIRFLOW_TOKEN_FILE": "token_file",
     "AIRFLOW_PAUSED_POLICY": "paused",
+    "COMPOSER_ENVIRONMENT": "composer_environment",
+    "IAP_CLIENT_ID": "iap_client_id",
+    "IAP_JWT_AUDIENCE": "iap_jwt_audience",
+    "IAP_SERVICE_ACCOUNT": "service_account",
 }
 _ENV_ROUTE = {"DAG_ID": "dag_id", "TRIGGER_BUCKET": "bucket", "TRIGGER_PREFIX": "prefix", "TRIGGER_SUFFIX": "suffix"}
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> Config:
-    """``DAG_TRIGGER_CONFIG`` names a file; without it ``AIRFLOW_URL`` and ``DAG_ID`` make a one-route config."""
+    """``DAG_TRIGGER_CONFIG`` names a file; without it ``AIRFLOW_URL`` (or ``COMPOSER_ENVIRONMENT``) and
+    ``DAG_ID`` make a one-route config."""
     env = os.environ if env is None else env
     if env.get(CONFIG_ENV):
         return load_file(env[CONFIG_ENV])
-    if "AIRFLOW_URL" not in env or "DAG_ID" not in env:
+    if not ("AIRFLOW_URL" in env or "COMPOSER_ENVIRONMENT" in env) or "DAG_ID" not in env:
         raise ConfigError(
-            f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL and DAG_ID for a single-DAG setup"
+            f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL (or COMPOSER_ENVIRONMENT) and DAG_ID "
+            "for a single-DAG setup"
         )
     airflow: dict[str, Any] = {key: env[name] for name, key in _ENV_AIRFLOW.items() if env.get(name)}
     if env.get("AIRFLOW_DEADLINE_SECONDS"):

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from shared.config import AirflowSettings
+from shared.config import GOOGLE_AUTH_MODES, AirflowSettings
 from shared.errors import CredentialError
 
 log = logging.getLogger("dag_trigger.credentials")
@@ -37,15 +37,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def jwt_expiry(token: str) -> datetime | None:
-    """The ``exp`` claim of a JWT, read without verifying it (the server verifies; we only schedule)."""
+def jwt_claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, read without verifying them (the server verifies; we only schedule and report)."""
     parts = token.split(".")
     if len(parts) != 3:
-        return None
+        return {}
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        return datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
+    except (ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token: str) -> datetime | None:
+    """The ``exp`` claim of a JWT, unverified."""
+    try:
+        return datetime.fromtimestamp(int(jwt_claims(token)["exp"]), tz=UTC)
+    except (ValueError, KeyError, TypeError, OverflowError):
         return None
 
 
@@ -56,6 +64,10 @@ class Credentials(AuthBase):
     can_refresh = True
     #: What a 403 may mean besides a missing permission, for this kind of credential.
     forbidden_hint = ""
+    #: What to check when the server still refuses a freshly refreshed token.
+    unauthorized_hint = ""
+    #: Checked by a proxy in front of Airflow (Composer, IAP), so every path needs it, ``/version`` included.
+    at_proxy = False
 
     def __init__(self) -> None:
         self.token: str | None = None
@@ -223,18 +235,39 @@ class TokenFileCredentials(Credentials):
             self.token, self.expiry, self._stamp = None, None, None
 
 
-def credentials_for(settings: AirflowSettings, env: Mapping[str, str] | None = None) -> Credentials:
-    """The provider that ``settings.auth`` names, with its secret read from the environment."""
+def credentials_for(
+    settings: AirflowSettings, env: Mapping[str, str] | None = None, *, google_access: Credentials | None = None
+) -> Credentials:
+    """The provider that ``settings.auth`` names, with its secret read from the environment.
+
+    ``google_access`` is a :class:`~shared.google_credentials.GoogleAccessToken` already in use (it read the
+    Composer environment), so the process mints one access token per lifetime, not one per use.
+    """
     env = os.environ if env is None else env
     if settings.auth == "none":
         return NoCredentials()
     if settings.auth == "token_file":
         return TokenFileCredentials(settings.token_file or "")
+    if settings.auth in GOOGLE_AUTH_MODES:
+        from shared import google_credentials as google
+
+        access = google_access if isinstance(google_access, google.GoogleAccessToken) else google.GoogleAccessToken()
+        if settings.auth == "composer":
+            return access
+        if settings.auth == "iap":
+            return google.IapIdToken(settings.url, settings.iap_client_id)
+        return google.IapServiceAccountJwt(
+            settings.url,
+            access,
+            audience=settings.iap_jwt_audience,
+            service_account=settings.service_account,
+        )
     password = env.get(settings.password_env)
     if not password:
         raise CredentialError(
             f"auth = {settings.auth!r} needs a password in the environment variable "
-            f"{settings.password_env}, which is not set"
+            f"{settings.password_env}, which is not set (on Cloud Run functions, fill it from Secret Manager "
+            "with the function's secret environment variables)"
         )
     username = settings.username or ""
     if settings.auth == "basic":

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
 
 from shared.airflow_client import AirflowClient
-from shared.config import Config, from_environment
-from shared.credentials import credentials_for
+from shared.composer import ComposerEnvironment, read_environment
+from shared.config import AirflowSettings, Config, from_environment
+from shared.credentials import Credentials, credentials_for
 from shared.dispatch import Dispatcher, Report
-from shared.errors import ConfigError
+from shared.errors import ConfigError, TriggerError
+from shared.google_credentials import GoogleAccessToken
 from shared.parsing import ParseResult
 
 log = logging.getLogger("dag_trigger")
 
 
+@dataclass(frozen=True)
+class Setup:
+    """The Airflow settings with everything read at start-up filled in, and the credentials they name."""
+
+    settings: AirflowSettings
+    credentials: Credentials
+    environment: ComposerEnvironment | None = None
+
+
+def resolve(settings: AirflowSettings, session: requests.Session) -> Setup:
+    """Read the Composer environment (if one is named) for its URL and auth mode, then build the credentials.
+
+    The access token that read the environment is the one the credentials use, so it is minted once.
+    """
+    if not settings.composer_environment:
+        return Setup(settings, credentials_for(settings))
+    access = GoogleAccessToken()
+    timeout = (settings.connect_timeout, min(settings.read_timeout, settings.deadline))
+    environment = read_environment(settings.composer_environment, session, access, timeout)
+    resolved = environment.apply(settings)
+    return Setup(resolved, credentials_for(resolved, google_access=access), environment)
+
+
 def build_dispatcher(config: Config) -> Dispatcher:
     """A dispatcher with the credentials and client that ``config`` describes."""
-    client = AirflowClient(config.airflow, credentials_for(config.airflow))
-    return Dispatcher(config, client)
+    session = requests.Session()
+    setup = resolve(config.airflow, session)
+    client = AirflowClient(setup.settings, setup.credentials, session=session)
+    return Dispatcher(dataclasses.replace(config, airflow=setup.settings), client)
 
 
 @functools.cache
@@ -30,15 +61,20 @@ def dispatcher() -> Dispatcher:
     a configuration error is not cached, so every event reports it until it is fixed.
     """
     config = from_environment()
-    log.info("loaded config from %s: %d route(s), Airflow %s", config.origin, len(config.routes), config.airflow.url)
+    where = config.airflow.url or config.airflow.composer_environment
+    log.info("loaded config from %s: %d route(s), Airflow %s", config.origin, len(config.routes), where)
     return build_dispatcher(config)
 
 
 def deliver(parse: Callable[[], ParseResult], *, remaining: Callable[[], float] | None = None) -> Report:
-    """:meth:`Dispatcher.deliver` on the process-wide dispatcher; a config error is logged, then raised."""
+    """:meth:`Dispatcher.deliver` on the process-wide dispatcher; a setup error is logged, then raised."""
     try:
         active = dispatcher()
     except ConfigError as exc:
         log.error("configuration error, every event fails until it is fixed: %s", exc)
+        raise
+    except TriggerError as exc:
+        # Reading the Composer environment failed for now; the event is redelivered and we try again.
+        log.error("cannot set up the Airflow client, the event will be redelivered: %s", exc)
         raise
     return active.deliver(parse, remaining=remaining)

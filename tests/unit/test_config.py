@@ -253,7 +253,7 @@ ERRORS = [
     ),
     pytest.param(
         airflow_with('auth = "kerberos"'),
-        "[airflow].auth must be one of none, basic, jwt, token_file (got 'kerberos')",
+        "[airflow].auth must be one of auto, none, basic, jwt, token_file, composer, iap, iap_jwt (got 'kerberos')",
         id="bad-auth",
     ),
     pytest.param(
@@ -263,7 +263,7 @@ ERRORS = [
     ),
     pytest.param(
         airflow_with('api_version = "v3"'),
-        "[airflow].api_version must be one of auto, v1, v2 (got 'v3')",
+        "[airflow].api_version must be one of auto, v1, v2, experimental (got 'v3')",
         id="bad-api-version",
     ),
     # auth needs its companions
