@@ -2,8 +2,11 @@
 
 One ``requests.Session`` per client (connections are reused across invocations of a warm function),
 credentials plugged in as ``auth``, redirects never followed with credentials, explicit connect and
-read timeouts, and every retry bounded by the caller's deadline. Speaks Airflow 2 (``/api/v1``) and
-Airflow 3 (``/api/v2``), detected once from the server or taken from config.
+read timeouts, and every retry bounded by the caller's deadline. Speaks Airflow 3 (``/api/v2``), Airflow 2
+(``/api/v1``) and Airflow 1.10's experimental API (``/api/experimental``, Cloud Composer 1), detected once
+from the server or taken from config. What differs between them (paths, bodies, how a duplicate looks, how a
+run is read back) is one small class per API; retries, deadlines, credential refresh and the paused policy
+are written once, in :class:`AirflowClient`.
 """
 
 from __future__ import annotations
@@ -78,13 +81,13 @@ class _Retryable(AirflowError):
 
 
 def _detail(response: requests.Response) -> str:
-    """The server's explanation, short (Airflow 2 uses problem+json, Airflow 3 FastAPI's ``detail``)."""
+    """The server's explanation, short (Airflow 2 problem+json, Airflow 3 FastAPI's ``detail``, 1.10 ``error``)."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:_DETAIL_CHARS].strip()
     if isinstance(body, dict):
-        detail = body.get("detail") or body.get("title") or body
+        detail = body.get("detail") or body.get("title") or body.get("error") or body
         return str(detail)[:_DETAIL_CHARS]
     return str(body)[:_DETAIL_CHARS]
 
@@ -94,8 +97,154 @@ def _is_token_rejection(response: requests.Response) -> bool:
     return response.status_code == 401 or (response.status_code == 403 and "jwt" in _detail(response).lower())
 
 
+def _dag_path(dag_id: str) -> str:
+    return f"/dags/{quote(dag_id, safe='')}"
+
+
+class _StableApi:
+    """Airflow 3 (``/api/v2``) and Airflow 2 (``/api/v1``): DAGs and runs are resources; a duplicate is a 409."""
+
+    #: Answers 200 (or Airflow's own 401) on every server that speaks this API.
+    probe = "/version"
+    permission_hint = (
+        "The user needs permission to read the DAG and create DAG runs (Airflow's 'User' role, or can_read on DAGs "
+        "and can_create on DAG Runs)"
+    )
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def trigger(self, request: TriggerRequest) -> tuple[str, dict[str, Any]]:
+        """The path and body that create ``request``'s run."""
+        body: dict[str, Any] = {"dag_run_id": request.dag_run_id, "conf": dict(request.conf), "note": request.note}
+        if self.version == "v2":
+            # Airflow 3 requires the field; null means "no logical date", so runs never clash on it.
+            body["logical_date"] = None
+        return f"{_dag_path(request.dag_id)}/dagRuns", body
+
+    def is_duplicate(self, response: requests.Response) -> bool:
+        """Whether Airflow refused the run because one of its unique keys is taken (perhaps by our run id)."""
+        return response.status_code == 409
+
+    def read_run(
+        self, client: AirflowClient, dag_id: str, dag_run_id: str, deadline: Deadline
+    ) -> dict[str, Any] | None:
+        """The run with that id, or ``None``."""
+        response = client._call("GET", f"{_dag_path(dag_id)}/dagRuns/{quote(dag_run_id, safe='')}", deadline)
+        if response.status_code == 404:
+            return None
+        client._raise_for_status(response, f"reading run {dag_run_id!r} of DAG {dag_id!r}")
+        return client._json(response)
+
+    def read_dag(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> dict[str, Any]:
+        """The DAG's details, ``is_paused`` among them."""
+        response = client._call("GET", _dag_path(dag_id), deadline)
+        if response.status_code == 404:
+            raise client._dag_not_found(dag_id)
+        client._raise_for_status(response, f"reading DAG {dag_id!r}")
+        return client._json(response)
+
+    def unpause(self, dag_id: str) -> tuple[str, str, Any]:
+        """The method, path and body that unpause the DAG."""
+        return "PATCH", f"{_dag_path(dag_id)}?update_mask=is_paused", {"is_paused": False}
+
+    def check_access(self, client: AirflowClient, deadline: Deadline) -> str:
+        """An authenticated call, and what it says about the user."""
+        response = client._call("GET", "/dags?limit=1", deadline)
+        client._raise_for_status(response, "listing DAGs")
+        return f"user sees {client._json(response).get('total_entries', '?')} DAG(s)"
+
+    def server_version(self, client: AirflowClient, deadline: Deadline) -> str:
+        """Airflow's version string."""
+        # Airflow 2 may require a login for /version; a proxy in front of Airflow (Composer, IAP) always does.
+        auth = self.version == "v1" or client.credentials.at_proxy
+        body = client._json(client._call("GET", "/version", deadline, auth=auth))
+        return str(body.get("version", "unknown"))
+
+
+class _ExperimentalApi:
+    """Airflow 1.10's experimental API (Cloud Composer 1), as the 1.10.15 source has it.
+
+    Errors are ``{"error": "..."}``; a duplicate run id is a 400; no endpoint reads a run by its id or
+    reports Airflow's version.
+    """
+
+    version = "experimental"
+    #: Exists only to check authentication: 200 ``{"status": "OK"}``.
+    probe = "/test"
+    permission_hint = (
+        "Airflow 1.10 also answers 403 to every experimental API call while [api] auth_backend is "
+        "airflow.api.auth.backend.deny_all, its default since 1.10.11"
+    )
+
+    def trigger(self, request: TriggerRequest) -> tuple[str, dict[str, Any]]:
+        """The path and body that create ``request``'s run."""
+        # Left out, Airflow truncates the execution date to the second and a second event in that second fails
+        # on the (dag_id, execution_date) unique key. A string: Airflow calls .lower() on it.
+        body = {"run_id": request.dag_run_id, "conf": dict(request.conf), "replace_microseconds": "false"}
+        return f"{_dag_path(request.dag_id)}/dag_runs", body
+
+    def is_duplicate(self, response: requests.Response) -> bool:
+        """Whether Airflow refused the run because its id is taken."""
+        # DagRunAlreadyExists is an AirflowBadRequest: a 400 like any malformed request, told apart by its text
+        # ("Run id X already exists for dag id Y").
+        return response.status_code == 400 and "already exists" in _detail(response)
+
+    def read_run(
+        self, client: AirflowClient, dag_id: str, dag_run_id: str, deadline: Deadline
+    ) -> dict[str, Any] | None:
+        """The run with that id, or ``None``."""
+        # A single run can only be read by its execution date, which we do not know: look for our id in the list.
+        runs = self._runs(client, dag_id, deadline)
+        return next((run for run in runs if run.get("run_id") == dag_run_id), None)
+
+    def read_dag(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> dict[str, Any]:
+        """Whether the DAG is paused, in the shape the stable API reads a DAG."""
+        response = client._call("GET", f"{_dag_path(dag_id)}/paused", deadline)
+        if response.status_code == 500:
+            # /paused answers 500 for an unknown DAG (it dereferences the missing DagModel). The run list says
+            # "not found" plainly; if the DAG does exist, the 500 is a real failure and raised below.
+            self._runs(client, dag_id, deadline)
+        client._raise_for_status(response, f"reading whether DAG {dag_id!r} is paused")
+        return {"dag_id": dag_id, "is_paused": bool(client._json(response).get("is_paused"))}
+
+    def unpause(self, dag_id: str) -> tuple[str, str, Any]:
+        """The method, path and body that unpause the DAG (a GET, in this API)."""
+        return "GET", f"{_dag_path(dag_id)}/paused/false", None
+
+    def check_access(self, client: AirflowClient, deadline: Deadline) -> str:
+        """An authenticated call (there is no DAG list to count), and what it says."""
+        response = client._call("GET", "/test", deadline)
+        client._raise_for_status(response, "calling /api/experimental/test")
+        return f"/api/experimental/test answered {client._json(response).get('status', '?')}"
+
+    def server_version(self, client: AirflowClient, deadline: Deadline) -> str:
+        """No endpoint reports it; the stable API's absence says the server is older than Airflow 2."""
+        return "1.10 or older (the experimental API does not report its version)"
+
+    def _runs(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> list[dict[str, Any]]:
+        response = client._call("GET", f"{_dag_path(dag_id)}/dag_runs", deadline)
+        # This endpoint answers every failure with 400, an unknown DAG ("Dag id X not found in DagModel") included.
+        if response.status_code == 400 and "not found" in _detail(response):
+            raise client._dag_not_found(dag_id)
+        client._raise_for_status(response, f"listing the runs of DAG {dag_id!r}")
+        runs = _json_body(response)
+        if not isinstance(runs, list):
+            raise _unexpected_json(response)
+        return [run for run in runs if isinstance(run, dict)]
+
+
+_Api = _StableApi | _ExperimentalApi
+#: Every API the client speaks, in the order auto-detection tries them: the newest first.
+_APIS: dict[str, _Api] = {
+    "v2": _StableApi("v2"),
+    "v1": _StableApi("v1"),
+    "experimental": _ExperimentalApi(),
+}
+
+
 class AirflowClient:
-    """Creates DAG runs, exactly once per trigger request, on Airflow 2 or 3."""
+    """Creates DAG runs, exactly once per trigger request, on Airflow 3, 2 or 1.10."""
 
     def __init__(
         self,
@@ -123,28 +272,27 @@ class AirflowClient:
     # --- public API ---------------------------------------------------------------------------
 
     def api_version(self, deadline: Deadline | None = None) -> str:
-        """``v2`` (Airflow 3) or ``v1`` (Airflow 2), asked of the server once (no login needed)."""
+        """``v2`` (Airflow 3), ``v1`` (Airflow 2) or ``experimental`` (Airflow 1.10), asked of the server once."""
         if self._api_version is None:
             deadline = deadline or self._deadline()
             self._api_version = self._with_retries(lambda: self._detect_version(deadline), deadline)[0]
         return self._api_version
 
     def server_version(self, deadline: Deadline | None = None) -> str:
-        """Airflow's own version string (``GET /api/vN/version``)."""
+        """Airflow's own version string (``GET /api/vN/version``; the experimental API has none)."""
         deadline = deadline or self._deadline()
-        body = self._json(self._call("GET", "/version", deadline, auth=self.api_version(deadline) == "v1"))
-        return str(body.get("version", "unknown"))
+        return self._api(deadline).server_version(self, deadline)
 
     def trigger(self, request: TriggerRequest, deadline: Deadline | None = None) -> TriggerResult:
         """Create the run ``request`` describes, or confirm it already exists.
 
-        Retries what may pass (5xx, 429, timeouts, a 409 that is not our run) until ``deadline``;
+        Retries what may pass (5xx, 429, timeouts, a duplicate that is not our run) until ``deadline``;
         raises a :class:`~shared.errors.TriggerError` for everything else.
         """
         deadline = deadline or self._deadline()
         result, attempts = self._with_retries(lambda: self._trigger_once(request, deadline), deadline)
         outcome, state, warnings = result
-        log.info(
+        log.debug(
             "dag run %s: dag=%s run_id=%s state=%s attempts=%d",
             outcome,
             request.dag_id,
@@ -161,40 +309,28 @@ class AirflowClient:
         return TriggerResult(request.dag_id, request.dag_run_id, outcome, state, attempts, warnings)
 
     def check_access(self, deadline: Deadline | None = None) -> str:
-        """An authenticated call that proves the credentials work; says how many DAGs the user sees."""
+        """An authenticated call that proves the credentials work; says what the server told it."""
         deadline = deadline or self._deadline()
-        response = self._call("GET", "/dags?limit=1", deadline)
-        self._raise_for_status(response, "listing DAGs")
-        return f"user sees {self._json(response).get('total_entries', '?')} DAG(s)"
+        return self._api(deadline).check_access(self, deadline)
 
     def get_dag(self, dag_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
-        """The DAG's details; :class:`~shared.errors.DagNotFoundError` if Airflow does not know it."""
+        """The DAG's details, ``is_paused`` among them.
+
+        Raises :class:`~shared.errors.DagNotFoundError` if Airflow does not know the DAG.
+        """
         deadline = deadline or self._deadline()
-        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}", deadline)
-        if response.status_code == 404:
-            raise DagNotFoundError(
-                f"DAG {dag_id!r} does not exist in Airflow at {self.settings.url} (or is not visible to this user); "
-                "check the dag_id in your route and that the DAG file parsed without errors",
-                status=404,
-            )
-        self._raise_for_status(response, f"reading DAG {dag_id!r}")
-        return self._json(response)
+        return self._api(deadline).read_dag(self, dag_id, deadline)
 
     def get_dag_run(self, dag_id: str, dag_run_id: str, deadline: Deadline | None = None) -> dict[str, Any] | None:
         """The run, or ``None`` if there is none with that id."""
         deadline = deadline or self._deadline()
-        response = self._call("GET", self._run_path(dag_id, dag_run_id), deadline)
-        if response.status_code == 404:
-            return None
-        self._raise_for_status(response, f"reading run {dag_run_id!r} of DAG {dag_id!r}")
-        return self._json(response)
+        return self._api(deadline).read_run(self, dag_id, dag_run_id, deadline)
 
     def unpause(self, dag_id: str, deadline: Deadline | None = None) -> None:
         """Unpause a DAG (the ``paused = "unpause"`` policy)."""
         deadline = deadline or self._deadline()
-        response = self._call(
-            "PATCH", f"/dags/{quote(dag_id, safe='')}?update_mask=is_paused", deadline, json={"is_paused": False}
-        )
+        method, path, body = self._api(deadline).unpause(dag_id)
+        response = self._call(method, path, deadline, json=body)
         self._raise_for_status(response, f"unpausing DAG {dag_id!r}")
         self._dag_cache.pop(dag_id, None)
 
@@ -206,29 +342,30 @@ class AirflowClient:
 
     def _trigger_once(self, request: TriggerRequest, deadline: Deadline) -> tuple[str, str | None, tuple[str, ...]]:
         warnings = self._check_paused(request.dag_id, deadline)
-        body: dict[str, Any] = {"dag_run_id": request.dag_run_id, "conf": dict(request.conf), "note": request.note}
-        if self.api_version(deadline) == "v2":
-            # Airflow 3 requires the field; null means "no logical date", so runs never clash on it.
-            body["logical_date"] = None
-        response = self._call("POST", f"/dags/{quote(request.dag_id, safe='')}/dagRuns", deadline, json=body)
+        api = self._api(deadline)
+        path, body = api.trigger(request)
+        response = self._call("POST", path, deadline, json=body)
         if response.status_code in (200, 201):
             return CREATED, self._json(response).get("state"), warnings
-        if response.status_code == 409:
-            return self._confirm_conflict(request, deadline, warnings)
+        if api.is_duplicate(response):
+            return self._confirm_duplicate(request, response.status_code, deadline, warnings)
+        if response.status_code == 404:
+            raise self._dag_not_found(request.dag_id)
         self._raise_for_status(response, f"triggering DAG {request.dag_id!r}")
         raise AirflowError(f"unexpected status {response.status_code} triggering DAG {request.dag_id!r}")
 
-    def _confirm_conflict(
-        self, request: TriggerRequest, deadline: Deadline, warnings: tuple[str, ...]
+    def _confirm_duplicate(
+        self, request: TriggerRequest, status: int, deadline: Deadline, warnings: tuple[str, ...]
     ) -> tuple[str, str | None, tuple[str, ...]]:
-        # A 409 only says *some* unique key clashed: on Airflow 2 another run may hold the same
-        # logical date. Only a run with our id proves the event was already turned into a run.
+        # A duplicate only says *some* unique key clashed (on Airflow 2 another run may hold the same
+        # logical date). Only a run with our id proves the event was already turned into a run.
         existing = self.get_dag_run(request.dag_id, request.dag_run_id, deadline)
         if existing is None:
             raise _Retryable(
-                f"Airflow answered 409 for DAG {request.dag_id!r} but run {request.dag_run_id!r} does not exist "
-                "(another run holds the same logical date); retrying",
-                status=409,
+                f"Airflow answered {status} (already exists) for DAG {request.dag_id!r} but run "
+                f"{request.dag_run_id!r} does not exist (another unique key clashed, such as the logical date); "
+                "retrying",
+                status=status,
             )
         return ALREADY_TRIGGERED, existing.get("state"), warnings
 
@@ -255,30 +392,39 @@ class AirflowClient:
         log.warning(message, extra={"dag_id": dag_id})
         return (message,)
 
+    def _dag_not_found(self, dag_id: str) -> DagNotFoundError:
+        return DagNotFoundError(
+            f"DAG {dag_id!r} does not exist in Airflow at {self.settings.url} (or is not visible to this user); "
+            "check the dag_id in your route and that the DAG file parsed without errors",
+            status=404,
+        )
+
     # --- transport ----------------------------------------------------------------------------
 
     def _deadline(self) -> Deadline:
         return Deadline(self.settings.deadline, self._clock)
 
+    def _api(self, deadline: Deadline) -> _Api:
+        return _APIS[self.api_version(deadline)]
+
     def _url(self, path: str, deadline: Deadline) -> str:
         return f"{self.settings.url}/api/{self.api_version(deadline)}{path}"
 
-    @staticmethod
-    def _run_path(dag_id: str, dag_run_id: str) -> str:
-        return f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(dag_run_id, safe='')}"
-
     def _detect_version(self, deadline: Deadline) -> str:
-        for version in ("v2", "v1"):
-            response = self._send("GET", f"{self.settings.url}/api/{version}/version", deadline, auth=False)
-            # Airflow 2 may require a login even for /version; a 401 still proves the API exists.
-            if response.status_code in (200, 401, 403):
+        # A proxy in front of Airflow (Composer, IAP) refuses every request without its credentials.
+        at_proxy = self.credentials.at_proxy
+        for version, api in _APIS.items():
+            response = self._send("GET", f"{self.settings.url}/api/{version}{api.probe}", deadline, auth=at_proxy)
+            # Airflow 2 may require a login even for /version (Airflow 1.10 for /test); Airflow's own 401
+            # still proves the API exists.
+            if response.status_code == 200 or (response.status_code in (401, 403) and not at_proxy):
                 log.info("Airflow at %s speaks API %s", self.settings.url, version)
                 return version
             if response.status_code != 404:
                 self._raise_for_status(response, "detecting the Airflow API version")
         raise AirflowError(
-            f"no Airflow REST API at {self.settings.url} (/api/v2/version and /api/v1/version are 404); "
-            "check [airflow].url: it is the web server's base URL, without /api"
+            f"no Airflow REST API at {self.settings.url} (/api/v2/version, /api/v1/version and "
+            "/api/experimental/test are 404); check [airflow].url: it is the web server's base URL, without /api"
         )
 
     def _call(
@@ -342,14 +488,15 @@ class AirflowClient:
         if _is_token_rejection(response):
             raise UnauthorizedError(
                 f"Airflow rejected our credentials {doing} ({status}): {detail}. "
-                "Check [airflow].auth and the credentials",
+                f"{self.credentials.unauthorized_hint}Check [airflow].auth and the credentials",
                 status=status,
             )
         if status == 403:
+            # Unknown while the version is being detected, when a 403 can only come from a proxy.
+            api = _APIS.get(self._api_version or "")
             raise ForbiddenError(
-                f"Airflow denied {doing} (403): {detail}. {self.credentials.forbidden_hint}The user needs permission "
-                "to read the DAG and create DAG runs (Airflow's 'User' role, or can_read on DAGs and can_create on "
-                "DAG Runs)",
+                f"Airflow denied {doing} (403): {detail}. {self.credentials.forbidden_hint}"
+                f"{api.permission_hint if api else ''}",
                 status=status,
             )
         if status == 404:
@@ -361,16 +508,9 @@ class AirflowClient:
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            raise AirflowError(
-                f"Airflow answered {response.status_code} with a body that is not JSON", status=response.status_code
-            ) from None
+        body = _json_body(response)
         if not isinstance(body, dict):
-            raise AirflowError(
-                f"Airflow answered {response.status_code} with unexpected JSON", status=response.status_code
-            )
+            raise _unexpected_json(response)
         return body
 
     # --- retries ------------------------------------------------------------------------------
@@ -392,6 +532,19 @@ class AirflowClient:
                     ) from None
                 log.warning("attempt %d failed, retrying in %.2fs: %s", attempts, delay, exc)
                 self._sleep(delay)
+
+
+def _json_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise AirflowError(
+            f"Airflow answered {response.status_code} with a body that is not JSON", status=response.status_code
+        ) from None
+
+
+def _unexpected_json(response: requests.Response) -> AirflowError:
+    return AirflowError(f"Airflow answered {response.status_code} with unexpected JSON", status=response.status_code)
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
