@@ -10,8 +10,8 @@ from typing import Any
 from shared.airflow_client import AirflowClient, TriggerResult
 from shared.config import Config
 from shared.errors import ConfTooLargeError, EventError, TriggerError
-from shared.events import Event, ObjectEvent
-from shared.parsing import ParseResult, parse_payload
+from shared.events import Event, MessageEvent, ObjectEvent
+from shared.parsing import ParseResult, RequestError, parse_payload
 from shared.retry import Deadline
 from shared.triggers import TriggerRequest, plan
 
@@ -95,6 +95,14 @@ def plan_events(parsed: ParseResult, config: Config) -> Plan:
     return result
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the caller of an HTTP trigger is told: a status code and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
 class DeliveryFailed(TriggerError):
     """At least one run for this event is not in Airflow; the platform should redeliver the event."""
 
@@ -115,7 +123,7 @@ class Dispatcher:
         deadline = Deadline(seconds)
         for request in planned.requests:
             try:
-                report.results.append(self.client.trigger(request, deadline))
+                result = self.client.trigger(request, deadline)
             except TriggerError as exc:
                 log.error(
                     "failed to trigger dag=%s run_id=%s for %s: %s",
@@ -123,9 +131,24 @@ class Dispatcher:
                     request.dag_run_id,
                     describe_event(request.event),
                     exc,
-                    extra={"dag_id": request.dag_id, "dag_run_id": request.dag_run_id, "retryable": exc.retryable},
+                    extra={
+                        **request.log_fields,
+                        "outcome": "failed",
+                        "error": type(exc).__name__,
+                        "retryable": exc.retryable,
+                    },
                 )
                 report.failures.append(Failure(request, exc))
+                continue
+            log.info(
+                "dag run %s: dag=%s run_id=%s for %s",
+                result.outcome,
+                request.dag_id,
+                request.dag_run_id,
+                describe_event(request.event),
+                extra={**request.log_fields, "outcome": result.outcome, "state": result.state},
+            )
+            report.results.append(result)
         return report
 
     def deliver(self, parse: Callable[[], ParseResult], *, remaining: Callable[[], float] | None = None) -> Report:
@@ -150,3 +173,40 @@ class Dispatcher:
                 retryable=report.retryable,
             )
         return report
+
+    def answer(self, parse: Callable[[], MessageEvent]) -> Answer:
+        """The request policy: someone asked for one run of one DAG, and is told what became of it.
+
+        ``parse`` reads the request (:func:`~shared.parsing.parse_http_trigger`). The answer is 400
+        (``error`` and ``field``) for a request to correct, conf over the cap included; 403 when no route
+        lets requests trigger that DAG; 200 when the run exists (``created`` or ``already_triggered``);
+        503 when a retry with the same key may succeed (it asks for the same run id); 502 when Airflow
+        refused for good (unknown DAG, no permission).
+        """
+        try:
+            event = parse()
+        except RequestError as exc:
+            return _refused(400, str(exc), exc.field)
+        dag_id = event.attributes["dag_id"]
+        try:
+            planned = plan_events(ParseResult(events=(event,)), self.config)
+        except ConfTooLargeError as exc:
+            return _refused(400, str(exc), "conf", event.log_fields())
+        if not planned.requests:
+            # The reasons name other routes; they are for the operator's log, not for the caller.
+            return _refused(
+                403,
+                f'DAG {dag_id!r} is not configured for HTTP triggers: add "http" to the sources of its route',
+                "dag_id",
+                {**event.log_fields(), "dag_id": dag_id, "reasons": planned.skipped},
+            )
+        report = self.run(planned)
+        if report.failures:
+            failure = report.failures[0]
+            return Answer(503 if failure.error.retryable else 502, failure.describe())
+        return Answer(200, report.results[0].describe())
+
+
+def _refused(status: int, error: str, field: str | None, fields: dict[str, Any] | None = None) -> Answer:
+    log.warning("refused trigger request (%d): %s", status, error, extra={**(fields or {}), "field": field})
+    return Answer(status, {"error": error, "field": field})

@@ -15,6 +15,9 @@ RESTORED = "restored"
 METADATA_UPDATED = "metadata_updated"
 OTHER = "other"
 
+#: The source of a trigger someone asked for over HTTP (a person, Cloud Scheduler), not a cloud event.
+HTTP = "http"
+
 
 @dataclass(frozen=True)
 class ObjectEvent:
@@ -61,6 +64,16 @@ class ObjectEvent:
             "event_id": None if (self.version or self.sequencer) else self.event_id,
         }
 
+    def log_fields(self) -> dict[str, Any]:
+        """What a log line about this event carries, so Cloud Logging finds it by bucket and object name."""
+        return {
+            "source": self.source,
+            "event_id": self.event_id,
+            "bucket": self.bucket,
+            "key": self.key,
+            "event_type": self.event_type,
+        }
+
     def conf(self) -> dict[str, Any]:
         """The DAG run conf for this event: plain JSON, the key decoded."""
         return {
@@ -97,6 +110,10 @@ class MessageEvent:
     def identity(self) -> dict[str, Any]:
         """Message ids are unique per topic, and redeliveries keep them."""
         return {"source": self.source, "topic": self.topic, "message_id": self.message_id}
+
+    def log_fields(self) -> dict[str, Any]:
+        """What a log line about this message carries, so Cloud Logging finds it by message id and topic."""
+        return {"source": self.source, "message_id": self.message_id, "topic": self.topic}
 
     def conf(self) -> dict[str, Any]:
         """The DAG run conf for this message."""

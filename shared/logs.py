@@ -62,7 +62,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_json_logging(level: int = logging.INFO) -> None:
-    """Send the project's logs to stdout as JSON lines, once."""
+    """Send the project's logs to stdout as JSON lines, once; other libraries' too, unless the host set up logging.
+
+    Other loggers keep the root logger's level (warnings and errors).
+    """
     logger = logging.getLogger("dag_trigger")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
@@ -72,3 +75,9 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    root = logging.getLogger()
+    if not root.handlers:
+        # Otherwise a library's warning (through Python's last-resort handler) and Flask's report of an
+        # unhandled exception (through its own handler) reach stderr as plain text: no severity, no fields,
+        # and a traceback split into one Cloud Logging entry per line.
+        root.addHandler(handler)

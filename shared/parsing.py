@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -466,6 +466,70 @@ def _parse_lambda_records(payload: Mapping[str, Any]) -> ParseResult:
         else:
             raise EventError(f"{where}.eventSource {source!r} is not supported (expected aws:s3, aws:sns or aws:sqs)")
     return result
+
+
+# --- HTTP trigger requests --------------------------------------------------------------------
+
+#: The fields of a trigger request; anything else is refused, so a misspelt ``conf`` is never dropped silently.
+HTTP_TRIGGER_FIELDS = ("dag_id", "idempotency_key", "conf")
+
+
+class RequestError(EventError):
+    """A trigger request its caller has to correct; ``field`` names the field at fault (``None``: the body)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_http_trigger(body: bytes, received: datetime, default_key: str | None = None) -> MessageEvent:
+    """A trigger request: a JSON object ``{"dag_id": str, "idempotency_key": str, "conf": object}``.
+
+    The caller's idempotency key is the message id, so a retry with the same key is the same event and
+    asks Airflow for the same run; ``conf`` (optional) becomes the message body. Any content type is
+    read as JSON: Cloud Scheduler sends ``application/octet-stream`` unless told otherwise.
+    ``default_key`` stands in for a missing ``idempotency_key`` (Cloud Scheduler's job and schedule
+    time: its body is the same every day, its retries keep the schedule time).
+    Raises :class:`RequestError` naming the field at fault.
+    """
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise RequestError("the request body is not JSON") from None
+    if not isinstance(payload, Mapping):
+        raise RequestError(f"the request body must be a JSON object, got {_kind(payload)}")
+    unknown = sorted(set(payload) - set(HTTP_TRIGGER_FIELDS))
+    if unknown:
+        raise RequestError(f"{unknown[0]} is not a known field (known: {', '.join(HTTP_TRIGGER_FIELDS)})", unknown[0])
+    request = _View(payload, "request")
+    dag_id = _request_field("dag_id", request.text)
+    key = (
+        default_key
+        if default_key is not None and "idempotency_key" not in payload
+        else _request_field("idempotency_key", request.text)
+    )
+    conf = _request_field("conf", lambda name: request.opt(name, dict))
+    return MessageEvent(
+        source=ev.HTTP,
+        message_id=key,
+        body={} if conf is None else conf,
+        attributes={"dag_id": dag_id},
+        time=received,
+        raw=payload,
+    )
+
+
+def scheduler_key(headers: Mapping[str, str]) -> str | None:
+    """``<job>@<schedule time>`` from Cloud Scheduler's request headers, ``None`` for any other caller."""
+    job, scheduled = headers.get("X-CloudScheduler-JobName"), headers.get("X-CloudScheduler-ScheduleTime")
+    return f"{job}@{scheduled}" if job and scheduled else None
+
+
+def _request_field(field: str, read: Callable[[str], T]) -> T:
+    try:
+        return read(field)
+    except EventError as exc:
+        raise RequestError(str(exc), field) from None
 
 
 # --- Detection --------------------------------------------------------------------------------

@@ -5,14 +5,20 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from shared.config import Route
-from shared.events import Event, MessageEvent, ObjectEvent
+from shared.events import HTTP, Event, MessageEvent, ObjectEvent
 
 
 def mismatch(route: Route, event: Event) -> str | None:
     """Why ``route`` does not take ``event``, or ``None`` when it does.
 
     Globs are :func:`fnmatch.fnmatchcase` patterns: case-sensitive, and ``*`` also matches ``/``.
+    A trigger requested over HTTP matches only a route that lists ``"http"`` in its sources and has the
+    requested ``dag_id``: the routes stay the allowlist of DAGs, whoever asks.
     """
+    if event.source == HTTP and HTTP not in route.sources:
+        # An HTTP request names its DAG itself, so "no sources = any source" must not let it in: only a
+        # route that lists "http" opts its DAG in to triggers on request.
+        return "HTTP triggers need 'http' listed in the route's sources"
     if route.sources and event.source not in route.sources:
         return f"source {event.source!r} is not one of {list(route.sources)}"
     if isinstance(event, ObjectEvent):
@@ -48,6 +54,8 @@ def _object_mismatch(route: Route, event: ObjectEvent) -> str | None:
 def _message_mismatch(route: Route, event: MessageEvent) -> str | None:
     if route.is_object_route:
         return "route matches objects, not messages"
+    if event.source == HTTP and event.attributes.get("dag_id") != route.dag_id:
+        return f"the request is for DAG {event.attributes.get('dag_id')!r}, not this route's"
     for name, pattern in route.attributes.items():
         value = event.attributes.get(name)
         if value is None:

@@ -66,10 +66,10 @@ def dispatcher() -> Dispatcher:
     return build_dispatcher(config)
 
 
-def deliver(parse: Callable[[], ParseResult], *, remaining: Callable[[], float] | None = None) -> Report:
-    """:meth:`Dispatcher.deliver` on the process-wide dispatcher; a setup error is logged, then raised."""
+def active() -> Dispatcher:
+    """The process-wide dispatcher; a setup failure is logged (with whether it can pass), then raised."""
     try:
-        active = dispatcher()
+        return dispatcher()
     except ConfigError as exc:
         log.error("configuration error, every event fails until it is fixed: %s", exc)
         raise
@@ -77,4 +77,8 @@ def deliver(parse: Callable[[], ParseResult], *, remaining: Callable[[], float] 
         # Reading the Composer environment failed for now; the event is redelivered and we try again.
         log.error("cannot set up the Airflow client, the event will be redelivered: %s", exc)
         raise
-    return active.deliver(parse, remaining=remaining)
+
+
+def deliver(parse: Callable[[], ParseResult], *, remaining: Callable[[], float] | None = None) -> Report:
+    """:meth:`Dispatcher.deliver` on the process-wide dispatcher."""
+    return active().deliver(parse, remaining=remaining)

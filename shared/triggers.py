@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.config import Config
 from shared.errors import ConfTooLargeError
-from shared.events import Event, ObjectEvent, event_time
+from shared.events import HTTP, Event, ObjectEvent, event_time
 from shared.routing import matching_routes
 
 # Airflow's rule for run ids (airflow.models.dagrun) and the prefixes it reserves for its own runs.
@@ -40,6 +40,11 @@ class TriggerRequest:
         ident = self.event.event_id if isinstance(self.event, ObjectEvent) else self.event.message_id
         return f"dag-trigger: {origin} ({ident}), route {self.route}"[:1000]
 
+    @property
+    def log_fields(self) -> dict[str, Any]:
+        """The fields every log line about this request carries: the event's, the route, the DAG and the run id."""
+        return {**self.event.log_fields(), "route": self.route, "dag_id": self.dag_id, "dag_run_id": self.dag_run_id}
+
     def describe(self) -> dict[str, Any]:
         """The request as ``dag-trigger explain`` prints it."""
         return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "conf": dict(self.conf)}
@@ -51,9 +56,15 @@ def derive_run_id(event: Event, dag_id: str) -> str:
     ``<source>__<event time, UTC>__<hash of identity>``, e.g. ``gcs__2026-11-23T08:13:20Z__5f0c…``:
     a person sees where and when it came from; the object key stays in the conf because keys may
     hold characters Airflow forbids in run ids.
+
+    A trigger requested over HTTP is ``http__<hash of idempotency key and DAG>``: its time is when the
+    request arrived, and a retry arrives later, so only the caller's key may decide the id. The key
+    itself stays in the conf and the note, since callers may put any character in it.
     """
     identity = {**event.identity(), "dag_id": dag_id}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    if event.source == HTTP:
+        return f"{event.source}__{digest[:_HASH_CHARS]}"
     stamp = event_time(event).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{event.source}__{stamp}__{digest[:_HASH_CHARS]}"
 

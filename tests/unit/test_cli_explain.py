@@ -161,6 +161,7 @@ EXPECTED: dict[str, list[tuple[str, int, dict[str, Any]]]] = {
         )
         for dag_id in ("ingest_parquet", "archive_large")
     ],
+    "gcs_archived.cloudevent.json": [],
     "gcs_deleted.cloudevent.json": [
         (
             "purge_object",
@@ -175,6 +176,7 @@ EXPECTED: dict[str, list[tuple[str, int, dict[str, Any]]]] = {
         )
     ],
     "gcs_finalized.cloudevent.json": [("ingest_csv", 0, {**GCS_ORDERS, **CSV})],
+    "gcs_metadata_updated.cloudevent.json": [],
     "pubsub_gcs_notification.cloudevent.json": [
         ("ingest_csv", 0, {**GCS_ORDERS, "event_name": "OBJECT_FINALIZE", "event_id": "55443322110099", **CSV})
     ],
@@ -271,6 +273,23 @@ TEST_EVENT_SKIP = "s3:TestEvent for bucket 'acme-landing' (sent when a notificat
 EXPECTED_STDERR = {
     "s3_test_event.json": f"skipped: event: {TEST_EVENT_SKIP}\n",
     "sqs_s3_test_event.json": f"skipped: Records[0].body: {TEST_EVENT_SKIP}\n",
+    **{
+        f"gcs_{event_type}.cloudevent.json": (
+            f"skipped: gs://acme-landing/incoming/2026/11/23/orders.csv ({event_type}): no route matched ("
+            + "; ".join(
+                f"route {route}: event type '{event_type}' is not one of ['{taken}']"
+                for route, taken in [
+                    ("landing-csv", "created"),
+                    ("landing-parquet", "created"),
+                    ("large-files", "created"),
+                    ("deletions", "deleted"),
+                ]
+            )
+            + "; route requests: source 'gcs' is not one of ['pubsub', 'sns']; "
+            "route queue: source 'gcs' is not one of ['sqs'])\n"
+        )
+        for event_type in ("archived", "metadata_updated")
+    },
     "s3_special_keys.json": (
         "skipped: s3://acme-landing/exports/2026/c++ notes/résumé draft v2.txt (created): no route matched ("
         "route landing-csv: key does not start with 'incoming/'; "

@@ -243,7 +243,7 @@ ERRORS = [
     # choices
     pytest.param(
         route_with('sources = ["azure"]'),
-        "routes[0].sources[0] must be one of gcs, s3, pubsub, sns, sqs (got 'azure')",
+        "routes[0].sources[0] must be one of gcs, s3, pubsub, sns, sqs, http (got 'azure')",
         id="bad-source",
     ),
     pytest.param(

@@ -47,6 +47,11 @@ def msg(**changes: Any) -> MessageEvent:
     return MessageEvent(**fields)
 
 
+def asked(dag_id: str = "load_orders") -> MessageEvent:
+    """A trigger requested over HTTP for ``dag_id``."""
+    return msg(source="http", message_id="daily-2026-11-23", attributes={"dag_id": dag_id}, topic=None)
+
+
 def route(**fields: Any) -> Route:
     fields.setdefault("dag_id", "ingest")
     fields.setdefault("name", "r")
@@ -184,6 +189,45 @@ CASES = [
         obj(),
         "route matches messages (attributes), not objects",
         id="attributes-vs-object",
+    ),
+    # HTTP requests: only a route that lists "http" takes them, and only for its own DAG
+    pytest.param(route(dag_id="load_orders", sources=("http",)), asked(), None, id="http-listed"),
+    pytest.param(route(dag_id="load_orders", sources=("pubsub", "http")), asked(), None, id="http-among-sources"),
+    pytest.param(
+        route(dag_id="load_orders"),
+        asked(),
+        "HTTP triggers need 'http' listed in the route's sources",
+        id="http-not-implied-by-empty-sources",
+    ),
+    pytest.param(
+        route(dag_id="load_orders", attributes={"dag_id": "load_orders"}),
+        asked(),
+        "HTTP triggers need 'http' listed",
+        id="http-not-implied-by-matching-attributes",
+    ),
+    pytest.param(
+        route(dag_id="load_orders", sources=("pubsub",)), asked(), "HTTP triggers need 'http'", id="http-not-listed"
+    ),
+    pytest.param(
+        route(dag_id="other", sources=("http",)),
+        asked(),
+        "the request is for DAG 'load_orders', not this route's",
+        id="http-for-another-dag",
+    ),
+    pytest.param(
+        route(dag_id="load_orders", sources=("http",), attributes={"dag_id": "load_*"}),
+        asked(),
+        None,
+        id="http-attributes-still-apply",
+    ),
+    pytest.param(
+        route(dag_id="load_orders", sources=("http", "gcs"), prefix="incoming/"),
+        asked(),
+        "route matches objects, not messages",
+        id="http-vs-object-route",
+    ),
+    pytest.param(
+        route(dag_id="load_orders", sources=("http",)), msg(), "source 'pubsub' is not one of ['http']", id="http-only"
     ),
 ]
 
