@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from shared.cli import main as cli_main
 from shared.config import from_mapping
 from shared.dispatch import plan_payload
 from shared.runtime import build_dispatcher
@@ -165,6 +168,7 @@ def test_each_event_becomes_one_run_through_each_way_in(
             ]
             assert [r.status_code for r in first + again] == [200] * 6, function.log_text()[-3000:]
             outcomes = [line["outcome"] for line in function.log_lines() if "outcome" in line]
+            log_text = function.log_text()
             mints = {kind: count for kind, count in google.mints.items() if count}
     assert sorted(outcomes) == ["already_triggered"] * 3 + ["created"] * 3
     # The run ids the function derived, worked out here from the same events.
@@ -173,6 +177,8 @@ def test_each_event_becomes_one_run_through_each_way_in(
     assert len(set(run_ids)) == 3
     assert [target.runs_with_id(DEMO_DAG, run_id) for run_id in run_ids] == [1, 1, 1]
     assert mints == way.mints
+    assert "ya29." not in log_text  # the fake's access tokens
+    assert "Bearer" not in log_text
     if isinstance(proxy, IapProxy):
         assert sum(proxy.accepted.values()) >= 6
 
@@ -239,3 +245,36 @@ def test_a_refusal_names_what_is_missing(
     assert not failure.error.retryable
     for advice in refusal.advice:
         assert advice in str(failure.error)
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public-ip", "private-ip"])
+def test_doctor_shows_the_environment_the_identity_and_the_dag(
+    private: bool, airflows: dict[str, Target], google: FakeGoogle, tmp_path: Path
+) -> None:
+    name = ENVIRONMENT.format(name=f"doctor-{private}")
+    with ComposerProxy(airflows["3"].airflow, google) as proxy:
+        google.add_environment(name, proxy.url, "composer-3-airflow-3.1.8-build.1", private=private)
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"airflow": {"composer_environment": name}, "routes": [{"dag_id": DEMO_DAG}]}))
+        out = io.StringIO()
+        assert cli_main(["doctor", "--config", str(config)], out=out) == 0
+    # Columns are padded to the longest check name; one space is enough to read the table.
+    table = re.sub(" +", " ", out.getvalue())
+    image = "composer-3-airflow-3.1.8-build.1"
+    assert f"ok composer {name}: RUNNING, image {image} (Composer 3, Airflow 3.1.8)" in table
+    identity = f"auth.compute_engine.credentials.Credentials for {google.service_account}"
+    assert f"ok google identity auth = 'composer': {identity}" in table
+    assert "scopes https://www.googleapis.com/auth/cloud-platform" in table
+    assert f"ok reachable {proxy.url} speaks API v2" in table
+    assert f"ok dag {DEMO_DAG}" in table
+    assert ("note network Private IP environment" in table) is private
+    assert google.mints["access_token"] == 1
+
+
+def test_doctor_names_a_missing_environment_at_once(google: FakeGoogle, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    name = ENVIRONMENT.format(name="no-such-environment")
+    config.write_text(json.dumps({"airflow": {"composer_environment": name}, "routes": [{"dag_id": DEMO_DAG}]}))
+    out = io.StringIO()
+    assert cli_main(["doctor", "--config", str(config)], out=out) == 1
+    assert f"FAIL composer [airflow].composer_environment: {name} does not exist" in re.sub(" +", " ", out.getvalue())
