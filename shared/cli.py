@@ -131,8 +131,7 @@ def _google_check(setup: Setup, session: requests.Session) -> Check:
 
     def probe() -> str:
         setup.credentials.before_request(session, (settings.connect_timeout, settings.read_timeout))
-        describe = getattr(setup.credentials, "describe", None)
-        return f"auth = {settings.auth!r}: {describe() if describe else 'token fetched'}"
+        return f"auth = {settings.auth!r}: {setup.credentials.describe()}"
 
     return _check(
         "google identity",

@@ -255,6 +255,11 @@ def _route(raw: Any, index: int, origin: str) -> Route:
         raise ConfigError(
             f"{origin}: {where} mixes object filters with attributes; a route matches objects or messages"
         )
+    if "http" in route.sources and route.is_object_route:
+        raise ConfigError(
+            f"{origin}: {where} takes HTTP trigger requests (sources has 'http') but also filters objects "
+            "(bucket, prefix, suffix, glob, exclude, min_size), which a request never has; split it in two routes"
+        )
     return route
 
 

@@ -95,6 +95,10 @@ class Credentials(AuthBase):
             if not self.valid:
                 self.refresh(session, timeout)
 
+    def describe(self) -> str:
+        """What ``dag-trigger doctor`` says of these credentials once they have a token."""
+        return f"{type(self).__name__}, token {'fetched' if self.token else 'not needed'}"
+
     def invalidate(self) -> None:
         """Forget the cached token, so the next request fetches a new one (after a 401)."""
         with self._lock:

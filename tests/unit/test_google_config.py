@@ -50,6 +50,15 @@ def test_google_setting_errors_name_the_key(settings: dict[str, Any], message: s
     assert message in str(caught.value)
 
 
+def test_a_route_for_http_requests_cannot_filter_objects() -> None:
+    route = {"dag_id": "d", "sources": ["http"], "prefix": "incoming/"}
+    with pytest.raises(ConfigError) as caught:
+        from_mapping({"airflow": {"url": "https://x.example.com"}, "routes": [route]}, "test")
+    assert "test: routes[0] takes HTTP trigger requests (sources has 'http') but also filters objects" in str(
+        caught.value
+    )
+
+
 @pytest.mark.parametrize("mode", ["composer", "iap", "iap_jwt"])
 def test_google_modes_need_no_password_or_username(mode: str) -> None:
     assert airflow(url="https://airflow.example.com", auth=mode).auth == mode
