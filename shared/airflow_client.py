@@ -1,12 +1,12 @@
 """The Airflow REST client: trigger requests in, outcomes out.
 
-One ``requests.Session`` per client (connections are reused across invocations of a warm function),
-credentials plugged in as ``auth``, redirects never followed with credentials, explicit connect and
-read timeouts, and every retry bounded by the caller's deadline. Speaks Airflow 3 (``/api/v2``), Airflow 2
-(``/api/v1``) and Airflow 1.10's experimental API (``/api/experimental``, Cloud Composer 1), detected once
-from the server or taken from config. What differs between them (paths, bodies, how a duplicate looks, how a
-run is read back) is one small class per API; retries, deadlines, credential refresh and the paused policy
-are written once, in :class:`AirflowClient`.
+Every call goes through a transport (:mod:`shared.transport`: HTTP with a credential provider, or MWAA),
+with explicit connect and read timeouts, and every retry bounded by the caller's deadline. Speaks Airflow 3
+(``/api/v2``), Airflow 2 (``/api/v1``) and Airflow 1.10's experimental API (``/api/experimental``, Cloud
+Composer 1), detected once from the server or taken from config. What differs between them (paths, bodies,
+how a duplicate looks, how a run is read back) is one small class per API; retries, deadlines, the paused
+policy and confirming a duplicate as our run are written once, in :class:`AirflowClient`, whatever carries
+the calls.
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import requests
-
 from shared.config import AirflowSettings
-from shared.credentials import Credentials
 from shared.errors import (
     AirflowError,
-    CredentialError,
     DagNotFoundError,
     DagPausedError,
     ForbiddenError,
@@ -32,7 +29,9 @@ from shared.errors import (
     RetryableAirflowError,
     UnauthorizedError,
 )
+from shared.events import event_time
 from shared.retry import Backoff, Deadline, retry_after_seconds
+from shared.transport import ApiCall, ApiResponse, Retryable, Transport
 from shared.triggers import TriggerRequest
 
 log = logging.getLogger("dag_trigger.airflow")
@@ -44,7 +43,8 @@ ALREADY_TRIGGERED = "already_triggered"
 DAG_INFO_TTL = 30.0
 #: A server that asks for a longer Retry-After than this is treated as down for now.
 MAX_RETRY_AFTER = 60.0
-_DETAIL_CHARS = 500
+#: Runs read per page when a run must be found in its DAG's run list.
+_RUN_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -68,33 +68,6 @@ class TriggerResult:
             "attempts": self.attempts,
             "warnings": list(self.warnings),
         }
-
-
-class _Retryable(AirflowError):
-    """A failed attempt that may succeed later; carries the server's Retry-After, if any."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
-
-def _detail(response: requests.Response) -> str:
-    """The server's explanation, short (Airflow 2 problem+json, Airflow 3 FastAPI's ``detail``, 1.10 ``error``)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:_DETAIL_CHARS].strip()
-    if isinstance(body, dict):
-        detail = body.get("detail") or body.get("title") or body.get("error") or body
-        return str(detail)[:_DETAIL_CHARS]
-    return str(body)[:_DETAIL_CHARS]
-
-
-def _is_token_rejection(response: requests.Response) -> bool:
-    # Airflow 3 answers 401 for a missing or expired token and 403 "Invalid JWT token" for a bad one.
-    return response.status_code == 401 or (response.status_code == 403 and "jwt" in _detail(response).lower())
 
 
 def _dag_path(dag_id: str) -> str:
@@ -122,43 +95,67 @@ class _StableApi:
             body["logical_date"] = None
         return f"{_dag_path(request.dag_id)}/dagRuns", body
 
-    def is_duplicate(self, response: requests.Response) -> bool:
+    def is_duplicate(self, response: ApiResponse) -> bool:
         """Whether Airflow refused the run because one of its unique keys is taken (perhaps by our run id)."""
-        return response.status_code == 409
+        return response.status == 409
 
-    def read_run(
-        self, client: AirflowClient, dag_id: str, dag_run_id: str, deadline: Deadline
-    ) -> dict[str, Any] | None:
-        """The run with that id, or ``None``."""
-        response = client._call("GET", f"{_dag_path(dag_id)}/dagRuns/{quote(dag_run_id, safe='')}", deadline)
-        if response.status_code == 404:
+    def read_run(self, client: AirflowClient, request: TriggerRequest, deadline: Deadline) -> dict[str, Any] | None:
+        """The run with the request's id, or ``None``."""
+        path = f"{_dag_path(request.dag_id)}/dagRuns/{quote(request.dag_run_id, safe='')}"
+        limit = client.transport.max_path
+        if limit is not None and len(path) > limit:
+            return self._find_run(client, request, deadline)
+        response = client._call(ApiCall("GET", path), deadline)
+        if response.status == 404:
             return None
-        client._raise_for_status(response, f"reading run {dag_run_id!r} of DAG {dag_id!r}")
+        client._raise_for_status(response, f"reading run {request.dag_run_id!r} of DAG {request.dag_id!r}")
         return client._json(response)
+
+    def _find_run(self, client: AirflowClient, request: TriggerRequest, deadline: Deadline) -> dict[str, Any] | None:
+        """The run, found in the DAG's run list (its own URL is longer than the transport carries).
+
+        Our run was created after the event happened, so only runs from then on are read, newest first;
+        Airflow 3 also narrows them by run id (a substring match, so the id is compared exactly here).
+        """
+        since = event_time(request.event).astimezone(UTC).isoformat()
+        if self.version == "v2":
+            query = {"run_id_pattern": request.dag_run_id, "run_after_gte": since, "order_by": "-run_after"}
+        else:
+            query = {"execution_date_gte": since, "order_by": "-execution_date"}
+        offset = 0
+        while True:
+            page = {**query, "limit": str(_RUN_PAGE), "offset": str(offset)}
+            response = client._call(ApiCall("GET", f"{_dag_path(request.dag_id)}/dagRuns", page), deadline)
+            client._raise_for_status(response, f"listing runs of DAG {request.dag_id!r}")
+            runs = client._json(response).get("dag_runs") or []
+            found = next((run for run in runs if run.get("dag_run_id") == request.dag_run_id), None)
+            if found is not None or len(runs) < _RUN_PAGE:
+                return found
+            offset += len(runs)
 
     def read_dag(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> dict[str, Any]:
         """The DAG's details, ``is_paused`` among them."""
-        response = client._call("GET", _dag_path(dag_id), deadline)
-        if response.status_code == 404:
+        response = client._call(ApiCall("GET", _dag_path(dag_id)), deadline)
+        if response.status == 404:
             raise client._dag_not_found(dag_id)
         client._raise_for_status(response, f"reading DAG {dag_id!r}")
         return client._json(response)
 
-    def unpause(self, dag_id: str) -> tuple[str, str, Any]:
-        """The method, path and body that unpause the DAG."""
-        return "PATCH", f"{_dag_path(dag_id)}?update_mask=is_paused", {"is_paused": False}
+    def unpause(self, dag_id: str) -> ApiCall:
+        """The call that unpauses the DAG."""
+        return ApiCall("PATCH", _dag_path(dag_id), {"update_mask": "is_paused"}, {"is_paused": False})
 
     def check_access(self, client: AirflowClient, deadline: Deadline) -> str:
         """An authenticated call, and what it says about the user."""
-        response = client._call("GET", "/dags?limit=1", deadline)
+        response = client._call(ApiCall("GET", "/dags", {"limit": "1"}), deadline)
         client._raise_for_status(response, "listing DAGs")
         return f"user sees {client._json(response).get('total_entries', '?')} DAG(s)"
 
     def server_version(self, client: AirflowClient, deadline: Deadline) -> str:
         """Airflow's version string."""
         # Airflow 2 may require a login for /version; a proxy in front of Airflow (Composer, IAP) always does.
-        auth = self.version == "v1" or client.credentials.at_proxy
-        body = client._json(client._call("GET", "/version", deadline, auth=auth))
+        auth = self.version == "v1" or client.transport.probe_with_auth
+        body = client._json(client._call(ApiCall("GET", "/version", auth=auth), deadline))
         return str(body.get("version", "unknown"))
 
 
@@ -184,37 +181,35 @@ class _ExperimentalApi:
         body = {"run_id": request.dag_run_id, "conf": dict(request.conf), "replace_microseconds": "false"}
         return f"{_dag_path(request.dag_id)}/dag_runs", body
 
-    def is_duplicate(self, response: requests.Response) -> bool:
+    def is_duplicate(self, response: ApiResponse) -> bool:
         """Whether Airflow refused the run because its id is taken."""
         # DagRunAlreadyExists is an AirflowBadRequest: a 400 like any malformed request, told apart by its text
         # ("Run id X already exists for dag id Y").
-        return response.status_code == 400 and "already exists" in _detail(response)
+        return response.status == 400 and "already exists" in response.detail
 
-    def read_run(
-        self, client: AirflowClient, dag_id: str, dag_run_id: str, deadline: Deadline
-    ) -> dict[str, Any] | None:
-        """The run with that id, or ``None``."""
+    def read_run(self, client: AirflowClient, request: TriggerRequest, deadline: Deadline) -> dict[str, Any] | None:
+        """The run with the request's id, or ``None``."""
         # A single run can only be read by its execution date, which we do not know: look for our id in the list.
-        runs = self._runs(client, dag_id, deadline)
-        return next((run for run in runs if run.get("run_id") == dag_run_id), None)
+        runs = self._runs(client, request.dag_id, deadline)
+        return next((run for run in runs if run.get("run_id") == request.dag_run_id), None)
 
     def read_dag(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> dict[str, Any]:
         """Whether the DAG is paused, in the shape the stable API reads a DAG."""
-        response = client._call("GET", f"{_dag_path(dag_id)}/paused", deadline)
-        if response.status_code == 500:
+        response = client._call(ApiCall("GET", f"{_dag_path(dag_id)}/paused"), deadline)
+        if response.status == 500:
             # /paused answers 500 for an unknown DAG (it dereferences the missing DagModel). The run list says
             # "not found" plainly; if the DAG does exist, the 500 is a real failure and raised below.
             self._runs(client, dag_id, deadline)
         client._raise_for_status(response, f"reading whether DAG {dag_id!r} is paused")
         return {"dag_id": dag_id, "is_paused": bool(client._json(response).get("is_paused"))}
 
-    def unpause(self, dag_id: str) -> tuple[str, str, Any]:
-        """The method, path and body that unpause the DAG (a GET, in this API)."""
-        return "GET", f"{_dag_path(dag_id)}/paused/false", None
+    def unpause(self, dag_id: str) -> ApiCall:
+        """The call that unpauses the DAG (a GET, in this API)."""
+        return ApiCall("GET", f"{_dag_path(dag_id)}/paused/false")
 
     def check_access(self, client: AirflowClient, deadline: Deadline) -> str:
         """An authenticated call (there is no DAG list to count), and what it says."""
-        response = client._call("GET", "/test", deadline)
+        response = client._call(ApiCall("GET", "/test"), deadline)
         client._raise_for_status(response, "calling /api/experimental/test")
         return f"/api/experimental/test answered {client._json(response).get('status', '?')}"
 
@@ -223,9 +218,9 @@ class _ExperimentalApi:
         return "1.10 or older (the experimental API does not report its version)"
 
     def _runs(self, client: AirflowClient, dag_id: str, deadline: Deadline) -> list[dict[str, Any]]:
-        response = client._call("GET", f"{_dag_path(dag_id)}/dag_runs", deadline)
+        response = client._call(ApiCall("GET", f"{_dag_path(dag_id)}/dag_runs"), deadline)
         # This endpoint answers every failure with 400, an unknown DAG ("Dag id X not found in DagModel") included.
-        if response.status_code == 400 and "not found" in _detail(response):
+        if response.status == 400 and "not found" in response.detail:
             raise client._dag_not_found(dag_id)
         client._raise_for_status(response, f"listing the runs of DAG {dag_id!r}")
         runs = _json_body(response)
@@ -249,20 +244,14 @@ class AirflowClient:
     def __init__(
         self,
         settings: AirflowSettings,
-        credentials: Credentials,
+        transport: Transport,
         *,
-        session: requests.Session | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.credentials = credentials
-        self.session = session or requests.Session()
-        # Credentials come only from our auth object: a session-level auth that adds nothing keeps
-        # requests from reading ~/.netrc, while proxies and REQUESTS_CA_BUNDLE from the environment
-        # still apply (trust_env = False would drop those too).
-        self.session.auth = _no_auth
+        self.transport = transport
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         self._clock = clock
@@ -321,22 +310,16 @@ class AirflowClient:
         deadline = deadline or self._deadline()
         return self._api(deadline).read_dag(self, dag_id, deadline)
 
-    def get_dag_run(self, dag_id: str, dag_run_id: str, deadline: Deadline | None = None) -> dict[str, Any] | None:
-        """The run, or ``None`` if there is none with that id."""
-        deadline = deadline or self._deadline()
-        return self._api(deadline).read_run(self, dag_id, dag_run_id, deadline)
-
     def unpause(self, dag_id: str, deadline: Deadline | None = None) -> None:
         """Unpause a DAG (the ``paused = "unpause"`` policy)."""
         deadline = deadline or self._deadline()
-        method, path, body = self._api(deadline).unpause(dag_id)
-        response = self._call(method, path, deadline, json=body)
+        response = self._call(self._api(deadline).unpause(dag_id), deadline)
         self._raise_for_status(response, f"unpausing DAG {dag_id!r}")
         self._dag_cache.pop(dag_id, None)
 
     def close(self) -> None:
-        """Close pooled connections."""
-        self.session.close()
+        """Close the transport's connections."""
+        self.transport.close()
 
     # --- one attempt --------------------------------------------------------------------------
 
@@ -344,24 +327,24 @@ class AirflowClient:
         warnings = self._check_paused(request.dag_id, deadline)
         api = self._api(deadline)
         path, body = api.trigger(request)
-        response = self._call("POST", path, deadline, json=body)
-        if response.status_code in (200, 201):
+        response = self._call(ApiCall("POST", path, body=body), deadline)
+        if response.status in (200, 201):
             return CREATED, self._json(response).get("state"), warnings
         if api.is_duplicate(response):
-            return self._confirm_duplicate(request, response.status_code, deadline, warnings)
-        if response.status_code == 404:
+            return self._confirm_duplicate(request, response.status, deadline, warnings)
+        if response.status == 404:
             raise self._dag_not_found(request.dag_id)
         self._raise_for_status(response, f"triggering DAG {request.dag_id!r}")
-        raise AirflowError(f"unexpected status {response.status_code} triggering DAG {request.dag_id!r}")
+        raise AirflowError(f"unexpected status {response.status} triggering DAG {request.dag_id!r}")
 
     def _confirm_duplicate(
         self, request: TriggerRequest, status: int, deadline: Deadline, warnings: tuple[str, ...]
     ) -> tuple[str, str | None, tuple[str, ...]]:
         # A duplicate only says *some* unique key clashed (on Airflow 2 another run may hold the same
         # logical date). Only a run with our id proves the event was already turned into a run.
-        existing = self.get_dag_run(request.dag_id, request.dag_run_id, deadline)
+        existing = self._api(deadline).read_run(self, request, deadline)
         if existing is None:
-            raise _Retryable(
+            raise Retryable(
                 f"Airflow answered {status} (already exists) for DAG {request.dag_id!r} but run "
                 f"{request.dag_run_id!r} does not exist (another unique key clashed, such as the logical date); "
                 "retrying",
@@ -394,7 +377,7 @@ class AirflowClient:
 
     def _dag_not_found(self, dag_id: str) -> DagNotFoundError:
         return DagNotFoundError(
-            f"DAG {dag_id!r} does not exist in Airflow at {self.settings.url} (or is not visible to this user); "
+            f"DAG {dag_id!r} does not exist in Airflow at {self.transport.where} (or is not visible to this user); "
             "check the dag_id in your route and that the DAG file parsed without errors",
             status=404,
         )
@@ -407,95 +390,58 @@ class AirflowClient:
     def _api(self, deadline: Deadline) -> _Api:
         return _APIS[self.api_version(deadline)]
 
-    def _url(self, path: str, deadline: Deadline) -> str:
-        return f"{self.settings.url}/api/{self.api_version(deadline)}{path}"
-
     def _detect_version(self, deadline: Deadline) -> str:
+        known = self.transport.known_version(self._timeout(deadline))
+        if known is not None:
+            return known
         # A proxy in front of Airflow (Composer, IAP) refuses every request without its credentials.
-        at_proxy = self.credentials.at_proxy
+        at_proxy = self.transport.probe_with_auth
         for version, api in _APIS.items():
-            response = self._send("GET", f"{self.settings.url}/api/{version}{api.probe}", deadline, auth=at_proxy)
+            response = self._send(version, ApiCall("GET", api.probe, auth=at_proxy), deadline)
             # Airflow 2 may require a login even for /version (Airflow 1.10 for /test); Airflow's own 401
             # still proves the API exists.
-            if response.status_code == 200 or (response.status_code in (401, 403) and not at_proxy):
-                log.info("Airflow at %s speaks API %s", self.settings.url, version)
+            if response.status == 200 or (response.status in (401, 403) and not at_proxy):
+                log.info("Airflow at %s speaks API %s", self.transport.where, version)
                 return version
-            if response.status_code != 404:
+            if response.status != 404:
                 self._raise_for_status(response, "detecting the Airflow API version")
         raise AirflowError(
-            f"no Airflow REST API at {self.settings.url} (/api/v2/version, /api/v1/version and "
+            f"no Airflow REST API at {self.transport.where} (/api/v2/version, /api/v1/version and "
             "/api/experimental/test are 404); check [airflow].url: it is the web server's base URL, without /api"
         )
 
-    def _call(
-        self, method: str, path: str, deadline: Deadline, *, json: Any = None, auth: bool = True
-    ) -> requests.Response:
-        """One authenticated API call; refreshes credentials once if the server rejects the token."""
-        url = self._url(path, deadline)
-        response = self._send(method, url, deadline, json=json, auth=auth)
-        if auth and _is_token_rejection(response) and self.credentials.can_refresh:
-            log.info("Airflow rejected the token (%d); refreshing credentials once", response.status_code)
-            self.credentials.invalidate()
-            response = self._send(method, url, deadline, json=json, auth=auth)
-        return response
+    def _call(self, call: ApiCall, deadline: Deadline) -> ApiResponse:
+        """One API call, in the version the server speaks."""
+        return self._send(self.api_version(deadline), call, deadline)
 
-    def _send(
-        self, method: str, url: str, deadline: Deadline, *, json: Any = None, auth: bool = True
-    ) -> requests.Response:
+    def _send(self, version: str, call: ApiCall, deadline: Deadline) -> ApiResponse:
+        return self.transport.send(version, call, self._timeout(deadline))
+
+    def _timeout(self, deadline: Deadline) -> tuple[float, float]:
+        """The (connect, read) timeouts, clipped to what is left of the deadline."""
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise _Retryable(f"deadline reached before {method} {url}")
-        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
-        if auth:
-            try:
-                self.credentials.before_request(self.session, timeout)
-            except CredentialError as exc:
-                if exc.retryable:
-                    raise _Retryable(str(exc)) from None
-                raise
-        try:
-            response = self.session.request(
-                method,
-                url,
-                json=json,
-                auth=self.credentials if auth else None,
-                timeout=timeout,
-                verify=self.settings.verify_tls,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise _Retryable(f"{method} {url} timed out after {timeout[1]:.1f}s") from None
-        except requests.ConnectionError as exc:
-            raise _Retryable(f"{method} {url}: cannot connect ({_reason(exc)})") from None
-        except requests.RequestException as exc:
-            raise AirflowError(f"{method} {url}: {type(exc).__name__}") from None
-        if response.is_redirect:
-            raise AirflowError(
-                f"{method} {url} was redirected to {response.headers.get('Location', '?').split('?')[0]}; "
-                "credentials are never sent across redirects. Is the URL right, or is this a login page "
-                "(an Identity-Aware Proxy needs auth = 'iap')?",
-                status=response.status_code,
-            )
-        return response
+            raise Retryable(f"deadline reached before calling Airflow at {self.transport.where}")
+        return (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
 
-    def _raise_for_status(self, response: requests.Response, doing: str) -> None:
-        status = response.status_code
+    def _raise_for_status(self, response: ApiResponse, doing: str) -> None:
+        status = response.status
         if status < 400:
             return
-        detail = _detail(response)
+        detail = response.detail
         if status in (400, 422):
             raise InvalidRequestError(f"Airflow refused {doing} as invalid ({status}): {detail}", status=status)
-        if _is_token_rejection(response):
+        if response.is_token_rejection:
             raise UnauthorizedError(
                 f"Airflow rejected our credentials {doing} ({status}): {detail}. "
-                f"{self.credentials.unauthorized_hint}Check [airflow].auth and the credentials",
+                f"{self.transport.unauthorized_hint}Check [airflow].auth and the credentials",
                 status=status,
             )
         if status == 403:
             # Unknown while the version is being detected, when a 403 can only come from a proxy.
             api = _APIS.get(self._api_version or "")
             raise ForbiddenError(
-                f"Airflow denied {doing} (403): {detail}. {self.credentials.forbidden_hint}"
+                f"Airflow denied {doing} (403): {detail}. {self.transport.forbidden_hint}"
                 f"{api.permission_hint if api else ''}",
                 status=status,
             )
@@ -503,11 +449,11 @@ class AirflowClient:
             raise DagNotFoundError(f"not found {doing} (404): {detail}", status=status)
         if status == 429 or status >= 500:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            raise _Retryable(f"Airflow answered {status} {doing}: {detail}", status=status, retry_after=retry_after)
+            raise Retryable(f"Airflow answered {status} {doing}: {detail}", status=status, retry_after=retry_after)
         raise AirflowError(f"Airflow answered {status} {doing}: {detail}", status=status)
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
+    def _json(response: ApiResponse) -> dict[str, Any]:
         body = _json_body(response)
         if not isinstance(body, dict):
             raise _unexpected_json(response)
@@ -522,7 +468,7 @@ class AirflowClient:
             attempts += 1
             try:
                 return attempt(), attempts
-            except _Retryable as exc:
+            except Retryable as exc:
                 delay = self.backoff.delay(attempts - 1)
                 if exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
@@ -534,28 +480,14 @@ class AirflowClient:
                 self._sleep(delay)
 
 
-def _json_body(response: requests.Response) -> Any:
+def _json_body(response: ApiResponse) -> Any:
     try:
         return response.json()
     except ValueError:
         raise AirflowError(
-            f"Airflow answered {response.status_code} with a body that is not JSON", status=response.status_code
+            f"Airflow answered {response.status} with a body that is not JSON", status=response.status
         ) from None
 
 
-def _unexpected_json(response: requests.Response) -> AirflowError:
-    return AirflowError(f"Airflow answered {response.status_code} with unexpected JSON", status=response.status_code)
-
-
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    return request
-
-
-def _reason(exc: requests.ConnectionError) -> str:
-    # The innermost cause says "Connection refused" or "Name or service not known"; the outer
-    # layers only repeat the URL.
-    cause: BaseException = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
-    text = str(cause)
-    return text.split("] ", 1)[-1][:200] if text else type(cause).__name__
+def _unexpected_json(response: ApiResponse) -> AirflowError:
+    return AirflowError(f"Airflow answered {response.status} with unexpected JSON", status=response.status)

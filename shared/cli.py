@@ -164,7 +164,7 @@ def doctor_checks(config: Config) -> list[Check]:
         checks.append(_google_check(setup, session))
         if not checks[-1].ok:
             return checks
-    client = AirflowClient(settings, setup.credentials, session=session)
+    client = AirflowClient(settings, setup.transport(session))
     url = settings.url
     checks.append(
         _check(

@@ -18,6 +18,7 @@ from shared.dispatch import Dispatcher, Report
 from shared.errors import ConfigError, TriggerError
 from shared.google_credentials import GoogleAccessToken
 from shared.parsing import ParseResult
+from shared.transport import HttpTransport, Transport
 
 log = logging.getLogger("dag_trigger")
 
@@ -29,6 +30,10 @@ class Setup:
     settings: AirflowSettings
     credentials: Credentials
     environment: ComposerEnvironment | None = None
+
+    def transport(self, session: requests.Session) -> Transport:
+        """What carries the client's calls: HTTP to the URL, with the credentials."""
+        return HttpTransport(self.settings.url, self.credentials, session, verify=self.settings.verify_tls)
 
 
 def resolve(settings: AirflowSettings, session: requests.Session) -> Setup:
@@ -49,7 +54,7 @@ def build_dispatcher(config: Config) -> Dispatcher:
     """A dispatcher with the credentials and client that ``config`` describes."""
     session = requests.Session()
     setup = resolve(config.airflow, session)
-    client = AirflowClient(setup.settings, setup.credentials, session=session)
+    client = AirflowClient(setup.settings, setup.transport(session))
     return Dispatcher(dataclasses.replace(config, airflow=setup.settings), client)
 
 

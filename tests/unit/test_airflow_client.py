@@ -23,6 +23,7 @@ from shared.errors import (
 )
 from shared.events import ObjectEvent
 from shared.retry import Backoff, Deadline, retry_after_seconds
+from shared.transport import HttpTransport
 from shared.triggers import TriggerRequest
 from tests.fake_airflow import BASE_URL, GOOD_TOKEN, FakeAirflow, response, session_for
 
@@ -68,8 +69,7 @@ def make_client(fake: FakeAirflow, clock: Clock | None = None, **settings: Any) 
         credentials = NoCredentials()
     return AirflowClient(
         airflow,
-        credentials,
-        session=session,
+        HttpTransport(BASE_URL, credentials, session),
         backoff=Backoff(base=1.0, cap=8.0, random=lambda: 1.0),
         sleep=clock.sleep,
         clock=clock,
@@ -240,8 +240,8 @@ def test_expired_token_401_refreshes_once() -> None:
 def test_invalid_jwt_403_refreshes_once() -> None:
     fake = FakeAirflow()
     client = make_client(fake)
-    client.credentials.token = "forged"  # type: ignore[attr-defined]
-    client.credentials.expiry = datetime(2100, 1, 1, tzinfo=UTC)  # type: ignore[attr-defined]
+    client.transport.credentials.token = "forged"  # type: ignore[attr-defined]
+    client.transport.credentials.expiry = datetime(2100, 1, 1, tzinfo=UTC)  # type: ignore[attr-defined]
     assert client.trigger(REQUEST).outcome == CREATED
     assert fake.token_requests == 1
 
@@ -268,8 +268,8 @@ def test_token_expiry_comes_from_the_jwt() -> None:
     fake = FakeAirflow()
     client = make_client(fake)
     client.trigger(REQUEST)
-    assert client.credentials.token == GOOD_TOKEN
-    assert client.credentials.expiry == datetime(2100, 1, 1, tzinfo=UTC)
+    assert client.transport.credentials.token == GOOD_TOKEN
+    assert client.transport.credentials.expiry == datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def test_paused_dag_warn_creates_a_queued_run_with_a_warning() -> None:

@@ -18,8 +18,9 @@ from shared.errors import (
     InvalidRequestError,
     RetryableAirflowError,
 )
+from shared.transport import HttpTransport
 from shared.triggers import TriggerRequest
-from tests.fake_airflow import FakeAirflow, response, traceback_page
+from tests.fake_airflow import BASE_URL, FakeAirflow, response, traceback_page
 from tests.unit.test_airflow_client import EVENT, REQUEST, Clock, make_client
 
 RUNS = "/api/experimental/dags/load_orders/dag_runs"
@@ -215,7 +216,7 @@ def test_detection_probe(at_proxy: bool, refusal: int | None, detected: str | ty
     fake = FakeAirflow(version="experimental")
     client = experimental_client(fake, api_version="auto")
     if at_proxy:
-        client.credentials = ProxyCredentials()
+        client.transport = HttpTransport(BASE_URL, ProxyCredentials(), client.transport.session)  # type: ignore[attr-defined]
     headers: list[str | None] = []
 
     def record(request: requests.PreparedRequest) -> requests.Response | None:

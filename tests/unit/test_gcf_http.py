@@ -23,6 +23,7 @@ from shared.errors import ConfigError
 from shared.events import MessageEvent
 from shared.parsing import HTTP_TRIGGER_FIELDS, RequestError, parse_http_trigger
 from shared.retry import Backoff
+from shared.transport import HttpTransport
 from shared.triggers import derive_run_id, is_valid_run_id
 from tests.fake_airflow import BASE_URL, FakeAirflow, response, session_for
 from tests.function_process import FunctionProcess
@@ -196,8 +197,7 @@ def client(airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch) -> Any:
     settings = AirflowSettings(url=BASE_URL, api_version="v1", auth="basic", max_conf_bytes=MAX_CONF_BYTES)
     airflow_client = AirflowClient(
         settings,
-        BasicCredentials("admin", "secret"),
-        session=session_for(airflow),
+        HttpTransport(BASE_URL, BasicCredentials("admin", "secret"), session_for(airflow)),
         # The first retry would wait longer than any deadline: a retryable failure is reported at once.
         backoff=Backoff(base=1000.0, cap=1000.0, random=lambda: 1.0),
     )

@@ -17,6 +17,7 @@ from shared.credentials import BasicCredentials
 from shared.dispatch import Dispatcher, Report, plan_payload
 from shared.logs import JsonFormatter, RedactingFilter, configure_json_logging
 from shared.retry import Backoff
+from shared.transport import HttpTransport
 from tests.fake_airflow import BASE_URL, FakeAirflow, session_for
 from tests.support import load_event
 
@@ -43,8 +44,7 @@ def dispatcher(fake: FakeAirflow) -> Dispatcher:
     settings = AirflowSettings(url=BASE_URL, api_version="v1", auth="basic")
     client = AirflowClient(
         settings,
-        BasicCredentials("admin", "secret"),
-        session=session_for(fake),
+        HttpTransport(BASE_URL, BasicCredentials("admin", "secret"), session_for(fake)),
         backoff=Backoff(base=1000.0, cap=1000.0, random=lambda: 1.0),
     )
     return Dispatcher(Config(settings, (Route(dag_id="load_orders", name="landing"),), "test.toml"), client)
