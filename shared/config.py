@@ -32,6 +32,8 @@ GOOGLE_AUTH_MODES = ("composer", "iap", "iap_jwt")
 PAUSED_POLICIES = ("warn", "fail", "unpause")
 EVENT_TYPES = (ev.CREATED, ev.DELETED, ev.ARCHIVED, ev.RESTORED, ev.METADATA_UPDATED, ev.OTHER)
 SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs", "http")
+MWAA_TRANSPORTS = ("invoke_rest_api", "cli_token")
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 COMPOSER_ENVIRONMENT_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/environments/[^/]+")
 _REQUIRED = object()
 
@@ -54,6 +56,21 @@ class AirflowSettings:
     iap_jwt_audience: str | None = None
     #: The service account that signs IAP JWTs; defaults to the runtime service account.
     service_account: str | None = None
+    #: A Secrets Manager secret (name or ARN) holding the password, read through Powertools Parameters.
+    password_secret: str | None = None
+    #: An Amazon MWAA environment's name: calls go through the MWAA API instead of HTTP to ``url``.
+    mwaa_environment: str | None = None
+    #: ``invoke_rest_api`` (MWAA's InvokeRestApi) or ``cli_token`` (CreateCliToken and the web server's CLI).
+    mwaa_transport: str = "invoke_rest_api"
+    #: The AWS region of the MWAA environment (and of STS); default: the SDK's (``AWS_REGION``).
+    aws_region: str | None = None
+    #: A role to assume before calling MWAA (another account's), with its external id and session name.
+    assume_role_arn: str | None = None
+    assume_role_external_id: str | None = None
+    assume_role_session_name: str = "dag-trigger"
+    assume_role_duration: int = 3600
+    #: Calls per second to one MWAA environment, from this process (a token bucket).
+    rate_limit: float = 10.0
     connect_timeout: float = 5.0
     # Airflow on SQLite can hold a write for 5 s while tasks run; leave room for that.
     read_timeout: float = 30.0
@@ -110,6 +127,15 @@ _AIRFLOW_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "iap_client_id": ((str,), None),
     "iap_jwt_audience": ((str,), None),
     "service_account": ((str,), None),
+    "password_secret": ((str,), None),
+    "mwaa_environment": ((str,), None),
+    "mwaa_transport": ((str,), "invoke_rest_api"),
+    "aws_region": ((str,), None),
+    "assume_role_arn": ((str,), None),
+    "assume_role_external_id": ((str,), None),
+    "assume_role_session_name": ((str,), "dag-trigger"),
+    "assume_role_duration": ((int,), 3600),
+    "rate_limit": ((int, float), 10.0),
     "connect_timeout": ((int, float), 5.0),
     "read_timeout": ((int, float), 30.0),
     "deadline": ((int, float), 60.0),
@@ -207,9 +233,12 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
             f"(got {environment!r})"
         )
     if values["url"] is None:
-        if environment is None:
+        if values["mwaa_environment"] is not None:
+            values["url"] = ""
+        elif environment is None:
             raise ConfigError(
-                f"{origin}: [airflow].url is required (or composer_environment, to read it from Composer)"
+                f"{origin}: [airflow].url is required (or composer_environment, to read it from Composer, or "
+                "mwaa_environment)"
             )
         # Read from the environment when the dispatcher is built (shared.composer).
         values["url"] = ""
@@ -220,11 +249,19 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
     if values["auth"] == "auto" and environment is None:
         values["auth"] = "none"
     _choice(values["paused"], PAUSED_POLICIES, "[airflow].paused", origin)
+    _choice(values["mwaa_transport"], MWAA_TRANSPORTS, "[airflow].mwaa_transport", origin)
+    if values["assume_role_arn"] is not None and not ROLE_ARN_PATTERN.fullmatch(values["assume_role_arn"]):
+        raise ConfigError(
+            f"{origin}: [airflow].assume_role_arn must be an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME "
+            f"(got {values['assume_role_arn']!r})"
+        )
+    if not 900 <= values["assume_role_duration"] <= 43200:
+        raise ConfigError(f"{origin}: [airflow].assume_role_duration must be 900 to 43200 seconds (STS's range)")
     if values["auth"] in ("basic", "jwt") and not values["username"]:
         raise ConfigError(f"{origin}: [airflow].username is required when auth = {values['auth']!r}")
     if values["auth"] == "token_file" and not values["token_file"]:
         raise ConfigError(f"{origin}: [airflow].token_file is required when auth = 'token_file'")
-    for key in ("connect_timeout", "read_timeout", "deadline", "max_conf_bytes"):
+    for key in ("connect_timeout", "read_timeout", "deadline", "max_conf_bytes", "rate_limit"):
         if not math.isfinite(values[key]) or values[key] <= 0:
             raise ConfigError(f"{origin}: [airflow].{key} must be positive (got {values[key]})")
     return AirflowSettings(**values)
@@ -310,6 +347,11 @@ _ENV_AIRFLOW = {
     "IAP_CLIENT_ID": "iap_client_id",
     "IAP_JWT_AUDIENCE": "iap_jwt_audience",
     "IAP_SERVICE_ACCOUNT": "service_account",
+    "AIRFLOW_PASSWORD_SECRET": "password_secret",
+    "MWAA_ENVIRONMENT": "mwaa_environment",
+    "MWAA_TRANSPORT": "mwaa_transport",
+    "ASSUME_ROLE_ARN": "assume_role_arn",
+    "ASSUME_ROLE_EXTERNAL_ID": "assume_role_external_id",
 }
 _ENV_ROUTE = {"DAG_ID": "dag_id", "TRIGGER_BUCKET": "bucket", "TRIGGER_PREFIX": "prefix", "TRIGGER_SUFFIX": "suffix"}
 
@@ -320,10 +362,12 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     if env.get(CONFIG_ENV):
         return load_file(env[CONFIG_ENV])
-    if not ("AIRFLOW_URL" in env or "COMPOSER_ENVIRONMENT" in env) or "DAG_ID" not in env:
+    if not any(name in env for name in ("AIRFLOW_URL", "COMPOSER_ENVIRONMENT", "MWAA_ENVIRONMENT")) or (
+        "DAG_ID" not in env
+    ):
         raise ConfigError(
-            f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL (or COMPOSER_ENVIRONMENT) and DAG_ID "
-            "for a single-DAG setup"
+            f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL (or COMPOSER_ENVIRONMENT, or "
+            "MWAA_ENVIRONMENT) and DAG_ID for a single-DAG setup"
         )
     airflow: dict[str, Any] = {key: env[name] for name, key in _ENV_AIRFLOW.items() if env.get(name)}
     if env.get("AIRFLOW_DEADLINE_SECONDS"):

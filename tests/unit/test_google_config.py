@@ -29,7 +29,7 @@ def test_without_an_environment_auto_auth_means_none() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({}, "[airflow].url is required (or composer_environment, to read it from Composer)"),
+        ({}, "[airflow].url is required (or composer_environment, to read it from Composer, or mwaa_environment)"),
         (
             {"composer_environment": "prod"},
             "[airflow].composer_environment must be projects/PROJECT/locations/REGION/environments/NAME (got 'prod')",
