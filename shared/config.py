@@ -32,7 +32,7 @@ GOOGLE_AUTH_MODES = ("composer", "iap", "iap_jwt")
 PAUSED_POLICIES = ("warn", "fail", "unpause")
 EVENT_TYPES = (ev.CREATED, ev.DELETED, ev.ARCHIVED, ev.RESTORED, ev.METADATA_UPDATED, ev.OTHER)
 SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs", "http")
-MWAA_TRANSPORTS = ("invoke_rest_api", "cli_token")
+MWAA_TRANSPORTS = ("invoke_rest_api",)
 ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 COMPOSER_ENVIRONMENT_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/environments/[^/]+")
 _REQUIRED = object()
@@ -60,7 +60,7 @@ class AirflowSettings:
     password_secret: str | None = None
     #: An Amazon MWAA environment's name: calls go through the MWAA API instead of HTTP to ``url``.
     mwaa_environment: str | None = None
-    #: ``invoke_rest_api`` (MWAA's InvokeRestApi) or ``cli_token`` (CreateCliToken and the web server's CLI).
+    #: How calls reach MWAA: ``invoke_rest_api`` (MWAA's InvokeRestApi).
     mwaa_transport: str = "invoke_rest_api"
     #: The AWS region of the MWAA environment (and of STS); default: the SDK's (``AWS_REGION``).
     aws_region: str | None = None

@@ -32,7 +32,11 @@ class Setup:
     environment: ComposerEnvironment | None = None
 
     def transport(self, session: requests.Session) -> Transport:
-        """What carries the client's calls: HTTP to the URL, with the credentials."""
+        """What carries the client's calls: MWAA's InvokeRestApi for an MWAA environment, else HTTP to the URL."""
+        if self.settings.mwaa_environment:
+            from shared.mwaa import InvokeRestApiTransport
+
+            return InvokeRestApiTransport(self.settings)
         return HttpTransport(self.settings.url, self.credentials, session, verify=self.settings.verify_tls)
 
 

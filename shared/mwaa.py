@@ -1,0 +1,216 @@
+"""Amazon MWAA: Airflow's REST API carried by MWAA's InvokeRestApi, signed with AWS IAM.
+
+No password and no Airflow login: the Lambda's role (or a role it assumes, perhaps in another account)
+needs ``airflow:InvokeRestApi`` on ``arn:aws:airflow:REGION:ACCOUNT:role/ENVIRONMENT/AIRFLOW_ROLE``, and
+MWAA calls Airflow as a user with that Airflow role. boto3 is imported when the transport is built,
+never at import. Every AWS endpoint comes from the SDK, so its standard overrides (``AWS_ENDPOINT_URL_MWAA``,
+``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``) redirect it, to a private endpoint or a local fake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.config import AirflowSettings
+from shared.errors import AirflowError, ConfigError, ForbiddenError, InvalidRequestError
+from shared.transport import ApiCall, ApiResponse, Retryable
+
+log = logging.getLogger("dag_trigger.mwaa")
+
+#: InvokeRestApi refuses a longer ``Path`` (query parameters travel apart, in ``QueryParameters``).
+MAX_PATH = 64
+#: MWAA gives up on the Airflow call after 10 s; a read timeout a little longer sees its answer.
+READ_TIMEOUT = 12.0
+_RETRYABLE_CODES = ("ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout")
+
+
+class TokenBucket:
+    """At most ``rate`` calls per second on average, bursts up to ``max(rate, 1)``; thread-safe.
+
+    MWAA throttles InvokeRestApi per environment; a burst of SQS records must queue here rather than
+    collect throttling errors there.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self, budget: float) -> None:
+        """Take one token, waiting for it at most ``budget`` seconds; :class:`Retryable` if that is too long."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            wait = (1.0 - self._tokens) / self.rate if self._tokens < 1.0 else 0.0
+            if wait > budget:
+                raise Retryable(f"rate limit of {self.rate:g} calls/s to MWAA leaves no room within the deadline")
+            # Reserve the token now, so threads waiting in turn do not all take the same one.
+            self._tokens -= 1.0
+        if wait > 0:
+            self._sleep(wait)
+
+
+def aws_session(settings: AirflowSettings) -> Any:
+    """A boto3 session in the configured region, with the assumed role's credentials when one is configured.
+
+    The assumed role's credentials are botocore's own refreshable credentials: fetched on first use,
+    cached, and fetched again shortly before they expire, from the STS endpoint of the region.
+    """
+    import boto3
+    import botocore.session
+    from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
+
+    core = botocore.session.get_session()
+    if settings.aws_region:
+        core.set_config_variable("region", settings.aws_region)
+    if settings.assume_role_arn:
+        source = core.get_credentials()
+        if source is None:
+            raise ConfigError("no AWS credentials to assume [airflow].assume_role_arn with")
+        extra: dict[str, Any] = {
+            "RoleSessionName": settings.assume_role_session_name,
+            "DurationSeconds": settings.assume_role_duration,
+        }
+        if settings.assume_role_external_id:
+            extra["ExternalId"] = settings.assume_role_external_id
+        fetcher = AssumeRoleCredentialFetcher(core.create_client, source, settings.assume_role_arn, extra_args=extra)
+
+        class AssumedRole(CredentialProvider):  # type: ignore[misc]
+            METHOD = "assume-role"
+
+            def load(self) -> Any:
+                return DeferredRefreshableCredentials(fetcher.fetch_credentials, self.METHOD)
+
+        core.get_component("credential_provider").insert_before("env", AssumedRole())
+    return boto3.Session(botocore_session=core)
+
+
+def _version_of(airflow_version: str) -> str:
+    """The REST API version Airflow ``airflow_version`` speaks (``3.0.6`` -> ``v2``, ``2.10.3`` -> ``v1``)."""
+    major = airflow_version.split(".")[0]
+    if not major.isdigit():
+        raise AirflowError(f"cannot tell the REST API of Airflow version {airflow_version!r}")
+    return "v2" if int(major) >= 3 else "v1"
+
+
+class InvokeRestApiTransport:
+    """Each Airflow API call as one ``mwaa:InvokeRestApi`` call to the environment.
+
+    Airflow's answer comes back whatever it was: MWAA wraps a 4xx in ``RestApiClientException`` and a 5xx in
+    ``RestApiServerException`` (both HTTP 400), and both become the same :class:`ApiResponse` a direct call
+    would have given, so a 409 is confirmed as our run, a 404 is an unknown DAG, a 5xx is retried.
+    """
+
+    max_path: int | None = MAX_PATH
+    probe_with_auth = True
+    unauthorized_hint = ""
+
+    def __init__(
+        self, settings: AirflowSettings, session: Any | None = None, bucket: TokenBucket | None = None
+    ) -> None:
+        from botocore.config import Config
+
+        self.environment = settings.mwaa_environment or ""
+        self._session = session or aws_session(settings)
+        self.region = settings.aws_region or self._session.region_name
+        self.where = f"MWAA environment {self.environment} ({self.region})"
+        # Our own retries, within the event's deadline, replace botocore's; one attempt never outlives MWAA's
+        # own 10 s limit by much.
+        config = Config(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=min(settings.read_timeout, READ_TIMEOUT),
+            retries={"total_max_attempts": 1},
+        )
+        self._client = self._session.client("mwaa", region_name=self.region, config=config)
+        self._bucket = bucket or TokenBucket(settings.rate_limit)
+        self.forbidden_hint = (
+            "With MWAA, the Airflow role in the IAM policy's resource (arn:aws:airflow:REGION:ACCOUNT:role/"
+            f"{self.environment}/ROLE) decides what Airflow allows: triggering needs User or Op (or Admin). "
+        )
+
+    def known_version(self, timeout: tuple[float, float]) -> str | None:
+        """Asked of Airflow through InvokeRestApi (``GET /version``): MWAA picks the API root itself."""
+        response = self.send("v2", ApiCall("GET", "/version"), timeout)
+        if response.status != 200:
+            raise AirflowError(
+                f"{self.where}: GET /version answered {response.status}: {response.detail}", status=response.status
+            )
+        version = str(response.json().get("version", ""))
+        log.info("%s runs Airflow %s", self.where, version)
+        return _version_of(version)
+
+    def send(self, version: str, call: ApiCall, timeout: tuple[float, float]) -> ApiResponse:
+        """One InvokeRestApi call; ``version`` is MWAA's to choose, from the environment's Airflow."""
+        if len(call.path) > MAX_PATH:
+            raise InvalidRequestError(
+                f"{call.method} {call.path} is {len(call.path)} characters, over InvokeRestApi's {MAX_PATH}: a "
+                "dag_id longer than about 50 characters cannot be reached this way, only through MWAA's CLI token "
+                "path (the web server's /aws_mwaa/cli)"
+            )
+        self._bucket.acquire(max(timeout))
+        arguments: dict[str, Any] = {"Name": self.environment, "Path": call.path, "Method": call.method}
+        if call.query:
+            arguments["QueryParameters"] = dict(call.query)
+        if call.body is not None:
+            arguments["Body"] = call.body
+        answer = self._invoke(arguments, call)
+        return ApiResponse(int(answer["RestApiStatusCode"]), json.dumps(answer.get("RestApiResponse")))
+
+    def _invoke(self, arguments: dict[str, Any], call: ApiCall) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+        doing = f"InvokeRestApi {call.method} {call.path} on {self.where}"
+        try:
+            answer: dict[str, Any] = self._client.invoke_rest_api(**arguments)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code in ("RestApiClientException", "RestApiServerException"):
+                # Airflow answered; MWAA only wrapped it.
+                wrapped: dict[str, Any] = exc.response
+                return wrapped
+            message = error.get("Message") or error.get("message") or str(exc)
+            raise self._refusal(code, message, doing) from None
+        except (ConnectionError, HTTPClientError) as exc:
+            raise Retryable(f"{doing}: {type(exc).__name__}") from None
+        except BotoCoreError as exc:
+            raise AirflowError(f"{doing}: {exc}") from None
+        return answer
+
+    def _refusal(self, code: str, message: str, doing: str) -> AirflowError:
+        if code == "AccessDeniedException":
+            return ForbiddenError(
+                f"{doing} was denied: {message}. The Lambda's role (or the role it assumes) needs "
+                f"airflow:InvokeRestApi on arn:aws:airflow:{self.region}:ACCOUNT:role/{self.environment}/AIRFLOW_ROLE",
+                status=403,
+            )
+        if code == "ResourceNotFoundException":
+            return AirflowError(
+                f"{doing}: no MWAA environment named {self.environment!r} in {self.region}; "
+                "check [airflow].mwaa_environment and aws_region",
+                status=404,
+            )
+        if code == "ValidationException":
+            return InvalidRequestError(f"{doing} was refused as invalid: {message}", status=400)
+        if code in _RETRYABLE_CODES:
+            return Retryable(f"{doing}: {code}: {message}")
+        return AirflowError(f"{doing}: {code}: {message}")
+
+    def close(self) -> None:
+        """Nothing to release: botocore pools its own connections."""
