@@ -76,11 +76,17 @@ def aws_session(settings: AirflowSettings) -> Any:
     import botocore.session
     from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
-    core = botocore.session.get_session()
-    if settings.aws_region:
-        core.set_config_variable("region", settings.aws_region)
+    def new_session() -> Any:
+        session = botocore.session.get_session()
+        if settings.aws_region:
+            session.set_config_variable("region", settings.aws_region)
+        return session
+
+    core = new_session()
     if settings.assume_role_arn:
-        source = core.get_credentials()
+        # A session of its own: the first get_credentials() fixes a session's credentials for good.
+        base = new_session()
+        source = base.get_credentials()
         if source is None:
             raise ConfigError("no AWS credentials to assume [airflow].assume_role_arn with")
         extra: dict[str, Any] = {

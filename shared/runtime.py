@@ -70,7 +70,7 @@ def dispatcher() -> Dispatcher:
     a configuration error is not cached, so every event reports it until it is fixed.
     """
     config = from_environment()
-    where = config.airflow.url or config.airflow.composer_environment
+    where = config.airflow.url or config.airflow.composer_environment or config.airflow.mwaa_environment
     log.info("loaded config from %s: %d route(s), Airflow %s", config.origin, len(config.routes), where)
     return build_dispatcher(config)
 

@@ -1,0 +1,214 @@
+"""Amazon MWAA end to end: a real S3 upload (moto) through the Lambda handlers, MWAA's InvokeRestApi (the
+local fake, reached through ``AWS_ENDPOINT_URL_MWAA``) and the real local Airflow 3 and 2, with the Lambda's
+own credentials or a role assumed through moto's STS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from scripts.demo import LambdaContext
+from scripts.local_airflow import free_port
+from shared.config import from_mapping
+from shared.dispatch import plan_payload
+from shared.errors import ForbiddenError, InvalidRequestError
+from shared.runtime import build_dispatcher, dispatcher
+from tests.fake_mwaa import FakeMwaa
+from tests.integration.conftest import DEMO_DAG, Target
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ACCESS_KEY, SECRET_KEY = "AKIALAMBDAEXAMPLE001", "lambda-role-secret"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/airflow-trigger"
+ENVIRONMENTS = {"3": "analytics-airflow3", "2": "analytics-airflow2"}
+
+
+@dataclass
+class Aws:
+    """moto (S3, SQS, STS) and the MWAA fake, both on loopback."""
+
+    moto_url: str
+    mwaa: FakeMwaa
+
+
+@pytest.fixture(scope="module")
+def aws_services(airflows: dict[str, Target]) -> Iterator[Aws]:
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    mwaa = FakeMwaa(region=REGION, account=ACCOUNT)
+    mwaa.start()
+    try:
+        for major, name in ENVIRONMENTS.items():
+            mwaa.add_environment(name, airflows[major].airflow)
+        mwaa.add_credentials(ACCESS_KEY, SECRET_KEY, arn=f"arn:aws:iam::{ACCOUNT}:role/lambda-execution")
+        moto_url = f"http://127.0.0.1:{port}"
+        mwaa.trust_moto(moto_url)
+        yield Aws(moto_url, mwaa)
+    finally:
+        mwaa.stop()
+        moto.stop()
+
+
+@pytest.fixture
+def aws(aws_services: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """The Lambda's environment: its own credentials, and every AWS endpoint on loopback."""
+    for name, value in {
+        **aws_services.mwaa.env(),
+        "AWS_ENDPOINT_URL": aws_services.moto_url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    aws_services.mwaa.reset_counts()
+    return aws_services
+
+
+def uploaded(unique: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Upload an object to a moto bucket that notifies an SQS queue; the SQS record and the S3 notification."""
+    bucket, queue = f"landing-{unique}", f"landing-{unique}"
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    s3.put_object(Bucket=bucket, Key=f"incoming/{unique}/daily orders.csv", Body=b"id,amount\n1,2\n")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    (message,) = [m for m in messages if "s3:TestEvent" not in m["Body"]]
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1763885600000"},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+    return record, json.loads(message["Body"])
+
+
+def mwaa_config(tmp_path: Path, major: str, unique: str, **airflow: Any) -> Path:
+    raw = {
+        "airflow": {"mwaa_environment": ENVIRONMENTS[major], "aws_region": REGION, "deadline": 30, **airflow},
+        "routes": [{"dag_id": DEMO_DAG, "bucket": f"landing-{unique}"}],
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.fixture
+def lambda_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the handlers' process-wide dispatcher at a config file, fresh for this test."""
+
+    def use(path: Path) -> None:
+        monkeypatch.setenv("DAG_TRIGGER_CONFIG", str(path))
+        dispatcher.cache_clear()
+
+    yield use
+    dispatcher.cache_clear()
+
+
+@pytest.mark.parametrize("assumed", [False, True], ids=["lambda-role", "assumed-role"])
+@pytest.mark.parametrize("major", ["3", "2"], ids=["airflow3", "airflow2"])
+def test_an_s3_upload_becomes_one_run_through_invoke_rest_api(
+    major: str, assumed: bool, aws: Aws, airflows: dict[str, Target], lambda_config: Any, tmp_path: Path
+) -> None:
+    from lambda_trigger.handler import handler, sqs_handler
+
+    unique = uuid.uuid4().hex[:10]
+    record, notification = uploaded(unique)
+    role = {"assume_role_arn": ROLE_ARN, "assume_role_external_id": "dag-trigger-test"} if assumed else {}
+    config = mwaa_config(tmp_path, major, unique, **role)
+    lambda_config(config)
+
+    direct = handler(copy.deepcopy(notification), LambdaContext(timeout_seconds=30))
+    queued = sqs_handler({"Records": [record]}, LambdaContext(timeout_seconds=30))
+    again = handler(copy.deepcopy(notification), LambdaContext(timeout_seconds=30))
+
+    assert [run["outcome"] for run in direct["runs"] + again["runs"]] == ["created", "already_triggered"]
+    assert queued == {"batchItemFailures": []}
+    (request,) = plan_payload(notification, from_mapping(json.loads(config.read_text()), "test")).requests
+    assert direct["runs"][0]["dag_run_id"] == request.dag_run_id
+    assert airflows[major].runs_with_id(DEMO_DAG, request.dag_run_id) == 1
+    keys = set(aws.mwaa.signed_with)
+    # Every MWAA call was signed by one identity: the assumed role's temporary key, fetched once, or the Lambda's.
+    assert len(keys) == 1
+    assert keys.pop().startswith("ASIA") if assumed else keys == {ACCESS_KEY}
+
+
+def test_a_run_of_a_dag_whose_run_url_is_too_long_is_confirmed_from_the_run_list(
+    aws: Aws, airflows: dict[str, Target], tmp_path: Path, unique: str
+) -> None:
+    for major in ("3", "2"):
+        config = from_mapping(json.loads(mwaa_config(tmp_path, major, unique).read_text()), "test")
+        event = s3_event(unique, major)
+        active = build_dispatcher(config)
+        first = active.run(plan_payload(event, config))
+        again = active.run(plan_payload(event, config))
+        assert [r.outcome for r in first.results + again.results] == ["created", "already_triggered"], major
+        run_id = first.results[0].dag_run_id
+        assert len(f"/dags/{DEMO_DAG}/dagRuns/{run_id}".replace(":", "%3A")) > 64
+        assert any("/dagRuns?" in path for path in aws.mwaa.paths), aws.mwaa.paths
+
+
+def s3_event(unique: str, tag: str) -> dict[str, Any]:
+    """A direct S3 notification for an object new to Airflow."""
+    from tests.support import load_event
+
+    event = load_event("s3_put.json")
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = f"landing-{unique}"
+    record["s3"]["object"]["key"] = f"incoming/{tag}/{unique}.csv"
+    record["s3"]["object"]["sequencer"] = uuid.uuid4().hex[:16].upper()
+    return event
+
+
+def test_a_denied_caller_is_told_which_permission_on_which_resource(
+    aws: Aws, airflows: dict[str, Target], tmp_path: Path, unique: str
+) -> None:
+    locked = f"locked-{unique}"
+    aws.mwaa.add_environment(locked, airflows["3"].airflow)
+    aws.mwaa.allow(f"arn:aws:iam::{ACCOUNT}:role/someone-else", locked)
+    raw = json.loads(mwaa_config(tmp_path, "3", unique).read_text())
+    raw["airflow"]["mwaa_environment"] = locked
+    config = from_mapping(raw, "test")
+    report = build_dispatcher(config).run(plan_payload(s3_event(unique, "denied"), config))
+    (failure,) = report.failures
+    assert isinstance(failure.error, ForbiddenError)
+    assert f"airflow:InvokeRestApi on arn:aws:airflow:{REGION}:ACCOUNT:role/{locked}/" in str(failure.error)
+    assert not failure.error.retryable
+
+
+def test_a_dag_id_too_long_for_invoke_rest_api_is_refused_with_the_way_out(
+    aws: Aws, tmp_path: Path, unique: str
+) -> None:
+    long_dag = "d" * 60
+    raw = json.loads(mwaa_config(tmp_path, "3", unique).read_text())
+    raw["routes"][0]["dag_id"] = long_dag
+    config = from_mapping(raw, "test")
+    report = build_dispatcher(config).run(plan_payload(s3_event(unique, "long"), config))
+    (failure,) = report.failures
+    assert isinstance(failure.error, InvalidRequestError)
+    assert "over InvokeRestApi's 64" in str(failure.error)
+    assert "CLI token" in str(failure.error)
