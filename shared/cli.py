@@ -144,6 +144,32 @@ def _google_check(setup: Setup, session: requests.Session) -> Check:
     )
 
 
+def _aws_checks(settings: AirflowSettings) -> list[Check]:
+    """Who calls MWAA (after the assumed role), and the environment's status and Airflow version."""
+    from shared import mwaa
+
+    try:
+        session = mwaa.aws_session(settings)
+    except TriggerError as exc:
+        return [Check("aws identity", False, str(exc), "give the function AWS credentials (its execution role)")]
+    identity = _check(
+        "aws identity",
+        lambda: mwaa.caller_identity(settings, session),
+        lambda _: "check the execution role, and that assume_role_arn trusts it (with the external id, if set)",
+    )
+    if not identity.ok:
+        return [identity]
+    try:
+        available, detail = mwaa.environment_status(settings, session)
+    except TriggerError as exc:
+        # GetEnvironment is not needed to trigger, so a least-privilege role may well lack it.
+        return [
+            identity,
+            Check("mwaa", True, f"{exc} (not needed to trigger; InvokeRestApi is checked next)", note=True),
+        ]
+    return [identity, Check("mwaa", available, detail, "wait until the environment is AVAILABLE, or fix it in MWAA")]
+
+
 def doctor_checks(config: Config) -> list[Check]:
     """The Composer environment and Google identity (when used), reachability, API version, credentials, and
     every routed DAG: exists and is not paused. Each call gets :data:`DOCTOR_DEADLINE` at most."""
@@ -160,12 +186,16 @@ def doctor_checks(config: Config) -> list[Check]:
         if setup.environment.private_ip:
             checks.append(Check("network", True, _PRIVATE_IP_CAVEAT, note=True))
     settings = setup.settings
+    if settings.mwaa_environment:
+        checks.extend(_aws_checks(settings))
+        if not checks[-1].ok:
+            return checks
     if settings.auth in GOOGLE_AUTH_MODES:
         checks.append(_google_check(setup, session))
         if not checks[-1].ok:
             return checks
     client = AirflowClient(settings, setup.transport(session))
-    url = settings.url
+    url = client.transport.where
     checks.append(
         _check(
             "reachable",

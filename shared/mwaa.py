@@ -107,6 +107,52 @@ def aws_session(settings: AirflowSettings) -> Any:
     return boto3.Session(botocore_session=core)
 
 
+def _quick_client(session: Any, service: str, settings: AirflowSettings) -> Any:
+    """A client for a one-off check: the configured timeouts, one attempt (a person is waiting)."""
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, retries={"total_max_attempts": 1}
+    )
+    return session.client(service, region_name=settings.aws_region or session.region_name, config=config)
+
+
+def caller_identity(settings: AirflowSettings, session: Any | None = None) -> str:
+    """Who calls MWAA (``sts:GetCallerIdentity``), after assuming the configured role: for ``dag-trigger doctor``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or aws_session(settings)
+    try:
+        identity = _quick_client(session, "sts", settings).get_caller_identity()
+    except (BotoCoreError, ClientError) as exc:
+        role = f" assuming {settings.assume_role_arn}" if settings.assume_role_arn else ""
+        raise ConfigError(f"cannot tell the AWS identity{role}: {exc}") from None
+    how = " (assumed from the Lambda's own credentials)" if settings.assume_role_arn else ""
+    return f"{identity['Arn']} in account {identity['Account']}{how}"
+
+
+def environment_status(settings: AirflowSettings, session: Any | None = None) -> tuple[bool, str]:
+    """``mwaa:GetEnvironment``: whether the environment is AVAILABLE, and its status and Airflow version."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or aws_session(settings)
+    name = settings.mwaa_environment
+    try:
+        environment = _quick_client(session, "mwaa", settings).get_environment(Name=name)["Environment"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise ConfigError(
+            f"mwaa:GetEnvironment {name}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
+        ) from None
+    except BotoCoreError as exc:
+        raise ConfigError(f"mwaa:GetEnvironment {name}: {exc}") from None
+    status = environment.get("Status", "UNKNOWN")
+    return status == "AVAILABLE", (
+        f"{name}: {status}, Airflow {environment.get('AirflowVersion', '?')}, web server "
+        f"{environment.get('WebserverUrl', '?')}"
+    )
+
+
 def _version_of(airflow_version: str) -> str:
     """The REST API version Airflow ``airflow_version`` speaks (``3.0.6`` -> ``v2``, ``2.10.3`` -> ``v1``)."""
     major = airflow_version.split(".")[0]

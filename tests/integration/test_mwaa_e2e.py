@@ -6,7 +6,9 @@ own credentials or a role assumed through moto's STS.
 from __future__ import annotations
 
 import copy
+import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from scripts.demo import LambdaContext
 from scripts.local_airflow import free_port
+from shared.cli import main as cli_main
 from shared.config import from_mapping
 from shared.dispatch import plan_payload
 from shared.errors import ForbiddenError, InvalidRequestError
@@ -212,3 +215,17 @@ def test_a_dag_id_too_long_for_invoke_rest_api_is_refused_with_the_way_out(
     assert isinstance(failure.error, InvalidRequestError)
     assert "over InvokeRestApi's 64" in str(failure.error)
     assert "CLI token" in str(failure.error)
+
+
+def test_doctor_shows_the_assumed_identity_the_environment_and_the_dag(aws: Aws, tmp_path: Path, unique: str) -> None:
+    config = mwaa_config(tmp_path, "3", unique, assume_role_arn=ROLE_ARN)
+    config.write_text(json.dumps({**json.loads(config.read_text()), "routes": [{"dag_id": DEMO_DAG}]}))
+    out = io.StringIO()
+    assert cli_main(["doctor", "--config", str(config)], out=out) == 0
+    table = re.sub(" +", " ", out.getvalue())
+    assert (
+        f"ok aws identity arn:aws:sts::{ACCOUNT}:assumed-role/airflow-trigger/dag-trigger in account {ACCOUNT}" in table
+    )
+    assert f"ok mwaa {ENVIRONMENTS['3']}: AVAILABLE, Airflow 3." in table
+    assert f"ok reachable MWAA environment {ENVIRONMENTS['3']} ({REGION}) speaks API v2" in table
+    assert f"ok dag {DEMO_DAG} exists, not paused" in table
