@@ -463,6 +463,20 @@ class LocalAirflow:
         """Return the last ``lines`` lines of ``standalone.log``."""
         return _tail(self.log_path, lines)
 
+    def run_cli(self, args: Iterable[str], timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        """Run ``airflow ARGS`` against this instance (its venv and home); the exit code is left to the caller."""
+        venv = _venv_dir(self.major)
+        # airflow.cfg in the home holds every setting the server was started with, so no overrides are needed.
+        return subprocess.run(
+            [str(venv / "bin" / "airflow"), *args],
+            cwd=self.home,
+            env=self._child_env(venv, {}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def auth_headers(self) -> dict[str, str]:
         """Headers authenticating as the admin user (Bearer JWT on Airflow 3, Basic on 2)."""
         if self.major == "2":
