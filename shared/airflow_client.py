@@ -12,6 +12,7 @@ the calls.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -256,6 +257,8 @@ class AirflowClient:
         self._sleep = sleep
         self._clock = clock
         self._api_version: str | None = None if settings.api_version == "auto" else settings.api_version
+        # Threads sharing the client (an SQS batch) wait for one probe rather than each sending their own.
+        self._version_lock = threading.Lock()
         self._dag_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # --- public API ---------------------------------------------------------------------------
@@ -263,8 +266,10 @@ class AirflowClient:
     def api_version(self, deadline: Deadline | None = None) -> str:
         """``v2`` (Airflow 3), ``v1`` (Airflow 2) or ``experimental`` (Airflow 1.10), asked of the server once."""
         if self._api_version is None:
-            deadline = deadline or self._deadline()
-            self._api_version = self._with_retries(lambda: self._detect_version(deadline), deadline)[0]
+            with self._version_lock:
+                if self._api_version is None:
+                    deadline = deadline or self._deadline()
+                    self._api_version = self._with_retries(lambda: self._detect_version(deadline), deadline)[0]
         return self._api_version
 
     def server_version(self, deadline: Deadline | None = None) -> str:

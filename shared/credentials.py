@@ -4,6 +4,10 @@ Every provider keeps a cached ``token`` and ``expiry``; the client calls :meth:`
 (refreshes when missing or near expiry) before each call and :meth:`Credentials.invalidate` after a 401,
 then retries once. The client never needs to know where a token came from. Providers for Google,
 IAP, AWS and MWAA follow the same contract.
+
+A password is read from a :class:`PasswordSource`: an environment variable (fixed for the process's life)
+or an AWS Secrets Manager secret (cached, and read afresh once when Airflow refuses it, so a rotation is
+picked up at the first refusal).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 from requests.auth import AuthBase
@@ -25,11 +29,17 @@ from requests.auth import AuthBase
 from shared.config import GOOGLE_AUTH_MODES, AirflowSettings
 from shared.errors import CredentialError
 
+if TYPE_CHECKING:
+    from shared.transport import ApiResponse
+
 log = logging.getLogger("dag_trigger.credentials")
 
 #: Refresh this long before a token's expiry: a request in flight, and a server clock a little ahead
 #: of ours, must not see an expired token.
 EXPIRY_MARGIN = timedelta(seconds=60)
+#: Seconds a password read from Secrets Manager is reused. A refused password is read again at once
+#: whatever its age, so this only bounds how often token refreshes ask Secrets Manager.
+SECRET_MAX_AGE = 300
 
 
 def utcnow() -> datetime:
@@ -73,6 +83,8 @@ class Credentials(AuthBase):
         self.token: str | None = None
         self.expiry: datetime | None = None
         self._lock = threading.Lock()
+        # The token each thread last sent: threads share the provider, and a refusal is about the sender's token.
+        self._sent = threading.local()
 
     @property
     def valid(self) -> bool:
@@ -99,17 +111,31 @@ class Credentials(AuthBase):
         """What ``dag-trigger doctor`` says of these credentials once they have a token."""
         return f"{type(self).__name__}, token {'fetched' if self.token else 'not needed'}"
 
+    def refused(self, response: ApiResponse) -> bool:
+        """Whether ``response`` refuses these credentials (so a refresh may help), rather than a permission."""
+        return response.is_token_rejection
+
     def invalidate(self) -> None:
-        """Forget the cached token, so the next request fetches a new one (after a 401)."""
+        """Forget the cached token, so the next request fetches a new one (after a 401).
+
+        Only while it is still the token this thread sent: when several threads are refused at once, the
+        first fetches a new token and the others must not throw that one away.
+        """
         with self._lock:
-            self.token = None
-            self.expiry = None
+            if getattr(self._sent, "token", self.token) == self.token:
+                self._forget()
+
+    def _forget(self) -> None:
+        """Drop the cached token; called with the lock held."""
+        self.token = None
+        self.expiry = None
 
     def apply(self, headers: Any) -> None:
         """Set the Authorization header."""
         headers["Authorization"] = f"Bearer {self.token}"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self._sent.token = self.token
         self.apply(request.headers)
         return request
 
@@ -137,53 +163,191 @@ class NoCredentials(StaticCredentials):
         return None
 
 
-class BasicCredentials(StaticCredentials):
-    """HTTP basic auth (Airflow 2 with the basic_auth backend)."""
+class PasswordSource(Protocol):
+    """Where a password comes from: ``read()`` it, ``read(fresh=True)`` past any cache after a refusal."""
+
+    #: Names the source in messages, never the password: "the environment variable AIRFLOW_PASSWORD".
+    where: str
+    #: Whether reading again may give another password (a rotated secret); if not, a refusal is final.
+    can_change: bool
+
+    def read(self, *, fresh: bool = False) -> str:
+        """The password; ``fresh`` skips any cache, because the server refused the one read last."""
+        ...
+
+
+class FixedPassword:
+    """A password that stays the same for the process's life (an environment variable's value)."""
+
+    can_change = False
+
+    def __init__(self, value: str, where: str = "the password given") -> None:
+        self._value = value
+        self.where = where
+
+    def read(self, *, fresh: bool = False) -> str:
+        """The password."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"FixedPassword(where={self.where!r}, value=***)"
+
+
+class _WithoutSecretValues(logging.Filter):
+    """Drops botocore's DEBUG line of a response body that holds a secret's value (GetSecretValue's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every other line."""
+        message = record.getMessage()
+        return "SecretString" not in message and "SecretBinary" not in message
+
+
+_WITHOUT_SECRET_VALUES = _WithoutSecretValues()
+
+
+class SecretsManagerPassword:
+    """A password in AWS Secrets Manager, read through Powertools' Parameters utility.
+
+    Cached for :data:`SECRET_MAX_AGE` seconds; ``read(fresh=True)`` asks Secrets Manager again. The secret
+    holds the password, or JSON with a ``password`` field (the shape Secrets Manager's rotation functions
+    keep). A name is looked up in the SDK's region (``AWS_REGION`` on Lambda), an ARN in its own region.
+    Failing to read it is retryable: a missing permission or secret is fixed in the deployment, and the
+    event is not at fault.
+    """
+
+    can_change = True
+
+    def __init__(self, secret_id: str, *, client: Any = None) -> None:
+        self.secret_id = secret_id
+        self.where = f"Secrets Manager secret {secret_id}"
+        self._client = client
+        self._provider: Any = None
+        # botocore logs every response body at DEBUG, the password included, for whoever turns DEBUG on
+        # (Lambda's log level, a root logger at DEBUG): a filter on its logger drops that line before any
+        # handler sees it. Adding the same filter again is a no-op.
+        logging.getLogger("botocore.parsers").addFilter(_WITHOUT_SECRET_VALUES)
+
+    @property
+    def region(self) -> str | None:
+        """The region of a secret named by ARN (``arn:aws:secretsmanager:REGION:...``), else ``None``."""
+        parts = self.secret_id.split(":")
+        return (parts[3] or None) if len(parts) > 3 and parts[0] == "arn" else None
+
+    def read(self, *, fresh: bool = False) -> str:
+        """The password, from Powertools' cache unless ``fresh`` or older than :data:`SECRET_MAX_AGE`."""
+        # Powertools' Parameters imports boto3: only a process that reads a secret pays for it.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+        from botocore.config import Config
+
+        if self._provider is None:
+            self._provider = SecretsProvider(boto_config=Config(region_name=self.region), boto3_client=self._client)
+        try:
+            value = self._provider.get(self.secret_id, max_age=SECRET_MAX_AGE, force_fetch=fresh)
+        except GetParameterError as exc:
+            raise CredentialError(
+                f"cannot read the Airflow password from {self.where}: {exc}. The function's role needs "
+                "secretsmanager:GetSecretValue on the secret (and kms:Decrypt on its key, if it is a customer "
+                "managed one)",
+                retryable=True,
+            ) from None
+        return _password_in(value, self.where)
+
+    def __repr__(self) -> str:
+        return f"SecretsManagerPassword(secret_id={self.secret_id!r})"
+
+
+def _password_in(value: str | bytes, where: str) -> str:
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("password"), str):
+        text = document["password"]
+    if not text:
+        raise CredentialError(f"{where} holds an empty password", retryable=True)
+    return text
+
+
+class _Login(Credentials):
+    """Credentials made from a username and a password source (Airflow's own users)."""
+
+    def __init__(self, username: str, password: PasswordSource | str) -> None:
+        super().__init__()
+        self.username = username
+        self._password = FixedPassword(password) if isinstance(password, str) else password
+
+    def describe(self) -> str:
+        """The credential kind, the user and where the password comes from."""
+        return f"{super().describe()}, user {self.username!r}, password from {self._password.where}"
+
+    def __repr__(self) -> str:
+        token = "***" if self.token else None
+        return f"{type(self).__name__}(username={self.username!r}, password=***, token={token})"
+
+
+class BasicCredentials(_Login):
+    """HTTP basic auth (Airflow 2 with the basic_auth backend).
+
+    The password is read on first use and kept; when Airflow refuses it and its source can change (a
+    rotated secret), it is read afresh once.
+    """
 
     forbidden_hint = (
         "Airflow 2 also answers 403 for a wrong username or password with basic auth, so check those first. "
     )
 
-    def __init__(self, username: str, password: str) -> None:
-        super().__init__()
-        self.username = username
-        self._password = password
+    def __init__(self, username: str, password: PasswordSource | str) -> None:
+        super().__init__(username, password)
+        self.can_refresh = self._password.can_change
+        self._stale = False
+
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
+        """Read the password (afresh after a refusal) and encode the header value."""
+        pair = f"{self.username}:{self._password.read(fresh=self._stale)}".encode()
+        self.token = base64.b64encode(pair).decode("ascii")
+        self._stale = False
+
+    def refused(self, response: ApiResponse) -> bool:
+        """A 401, or a 403: Airflow 2 answers a wrong password as it answers a missing permission."""
+        # Only reading the password again tells the two apart.
+        return response.status in (401, 403)
+
+    def _forget(self) -> None:
+        super()._forget()
+        self._stale = True
 
     def apply(self, headers: Any) -> None:
-        pair = f"{self.username}:{self._password}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-
-    def __repr__(self) -> str:
-        return f"BasicCredentials(username={self.username!r}, password=***)"
+        """Set the Authorization header."""
+        headers["Authorization"] = f"Basic {self.token}"
 
 
-class AirflowJwtCredentials(Credentials):
-    """Airflow 3: a JWT from ``POST /auth/token``, cached until near its ``exp`` claim."""
+class AirflowJwtCredentials(_Login):
+    """Airflow 3: a JWT from ``POST /auth/token``, cached until near its ``exp`` claim.
 
-    def __init__(self, base_url: str, username: str, password: str, *, verify: bool = True) -> None:
-        super().__init__()
+    When Airflow refuses the password and its source can change (a rotated secret), the password is read
+    afresh and the token asked for once more.
+    """
+
+    def __init__(self, base_url: str, username: str, password: PasswordSource | str, *, verify: bool = True) -> None:
+        super().__init__(username, password)
         self.token_url = f"{base_url.rstrip('/')}/auth/token"
-        self.username = username
-        self._password = password
         self._verify = verify
 
     def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
-        try:
-            response = session.post(
-                self.token_url,
-                json={"username": self.username, "password": self._password},
-                timeout=timeout,
-                verify=self._verify,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise CredentialError(
-                f"cannot reach {self.token_url} for a token: {type(exc).__name__}", retryable=True
-            ) from None
+        """Ask Airflow for a token; if it refuses the password, once more with the password read afresh."""
+        password = self._password.read()
+        response = self._ask(session, password, timeout)
+        if response.status_code in (401, 403) and self._password.can_change:
+            fresh = self._password.read(fresh=True)
+            if fresh != password:
+                log.info("Airflow refused the password; asking again with the one now in %s", self._password.where)
+                response = self._ask(session, fresh, timeout)
         if response.status_code in (401, 403):
             raise CredentialError(
                 f"Airflow refused username {self.username!r} at {self.token_url} ({response.status_code}): "
-                "check the username and the password in the environment variable named by password_env"
+                f"check the username and the password in {self._password.where}"
             )
         if response.status_code >= 500 or response.status_code == 429:
             raise CredentialError(f"{self.token_url} answered {response.status_code}", retryable=True)
@@ -198,8 +362,19 @@ class AirflowJwtCredentials(Credentials):
         self.expiry = jwt_expiry(token)
         log.info("fetched Airflow API token", extra={"token_url": self.token_url, "expires": str(self.expiry)})
 
-    def __repr__(self) -> str:
-        return f"AirflowJwtCredentials(username={self.username!r}, token={'***' if self.token else None})"
+    def _ask(self, session: requests.Session, password: str, timeout: tuple[float, float]) -> requests.Response:
+        try:
+            return session.post(
+                self.token_url,
+                json={"username": self.username, "password": password},
+                timeout=timeout,
+                verify=self._verify,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise CredentialError(
+                f"cannot reach {self.token_url} for a token: {type(exc).__name__}", retryable=True
+            ) from None
 
 
 class TokenFileCredentials(Credentials):
@@ -234,9 +409,9 @@ class TokenFileCredentials(Credentials):
             raise CredentialError(f"token file {self.path} is empty", retryable=True)
         self.token, self.expiry, self._stamp = token, jwt_expiry(token), stamp
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self.token, self.expiry, self._stamp = None, None, None
+    def _forget(self) -> None:
+        super()._forget()
+        self._stamp = None
 
 
 def credentials_for(
@@ -266,14 +441,23 @@ def credentials_for(
             audience=settings.iap_jwt_audience,
             service_account=settings.service_account,
         )
+    password = password_source(settings, env)
+    username = settings.username or ""
+    if settings.auth == "basic":
+        return BasicCredentials(username, password)
+    return AirflowJwtCredentials(settings.url, username, password, verify=settings.verify_tls)
+
+
+def password_source(settings: AirflowSettings, env: Mapping[str, str]) -> PasswordSource:
+    """The Secrets Manager secret ``password_secret`` names, else the variable ``password_env`` names."""
+    if settings.password_secret:
+        return SecretsManagerPassword(settings.password_secret)
     password = env.get(settings.password_env)
     if not password:
         raise CredentialError(
             f"auth = {settings.auth!r} needs a password in the environment variable "
             f"{settings.password_env}, which is not set (on Cloud Run functions, fill it from Secret Manager "
-            "with the function's secret environment variables)"
+            "with the function's secret environment variables; on AWS, name a Secrets Manager secret in "
+            "password_secret)"
         )
-    username = settings.username or ""
-    if settings.auth == "basic":
-        return BasicCredentials(username, password)
-    return AirflowJwtCredentials(settings.url, username, password, verify=settings.verify_tls)
+    return FixedPassword(password, f"the environment variable {settings.password_env}")

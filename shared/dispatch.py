@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ class Report:
     results: list[TriggerResult] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Seconds each trigger request took, whatever became of it, in the order they were sent.
+    latencies: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,7 +107,14 @@ class Answer:
 
 
 class DeliveryFailed(TriggerError):
-    """At least one run for this event is not in Airflow; the platform should redeliver the event."""
+    """At least one run for this event is not in Airflow; the platform should redeliver the event.
+
+    ``report`` holds what did happen, the runs that were created included.
+    """
+
+    def __init__(self, message: str, report: Report, *, retryable: bool) -> None:
+        super().__init__(message, retryable=retryable)
+        self.report = report
 
 
 class Dispatcher:
@@ -122,6 +132,7 @@ class Dispatcher:
         seconds = self.config.airflow.deadline if remaining is None else min(self.config.airflow.deadline, remaining())
         deadline = Deadline(seconds)
         for request in planned.requests:
+            started = time.monotonic()
             try:
                 result = self.client.trigger(request, deadline)
             except TriggerError as exc:
@@ -140,6 +151,8 @@ class Dispatcher:
                 )
                 report.failures.append(Failure(request, exc))
                 continue
+            finally:
+                report.latencies.append(time.monotonic() - started)
             log.info(
                 "dag run %s: dag=%s run_id=%s for %s",
                 result.outcome,
@@ -170,6 +183,7 @@ class Dispatcher:
             raise DeliveryFailed(
                 f"{len(report.failures)} of {len(planned.requests)} run(s) not created ({first}); "
                 "the event will be redelivered",
+                report,
                 retryable=report.retryable,
             )
         return report

@@ -46,13 +46,13 @@ def test_no_secret_in_any_log_line_error_or_repr(
         dispatch = build_dispatcher(config)
         report = dispatch.deliver(lambda: parse_payload(gcs_event(uuid.uuid4().hex[:12])))
         assert report.ok
-        seen += [repr(dispatch.client.credentials), repr(config), repr(report), str(report.describe())]
-        token = dispatch.client.credentials.token
+        seen += [repr(dispatch.client.transport.credentials), repr(config), repr(report), str(report.describe())]
+        token = dispatch.client.transport.credentials.token
 
         bad = build_dispatcher(target.config(url=proxy.url, password_env="WRONG_PASSWORD"))
         with pytest.raises(DeliveryFailed) as failed:
             bad.deliver(lambda: parse_payload(gcs_event(uuid.uuid4().hex[:12])))
-        seen += [_chain(failed.value), repr(bad.client.credentials)]
+        seen += [_chain(failed.value), repr(bad.client.transport.credentials)]
 
     out = io.StringIO()
     cli_main(["doctor", "--config", str(target.write_config(tmp_path / "c.json"))], out=out)

@@ -267,6 +267,53 @@ EXPECTED: dict[str, list[tuple[str, int, dict[str, Any]]]] = {
         )
     ],
     "sqs_s3_test_event.json": [],
+    # S3 -> SNS -> SQS with raw message delivery: the S3 notification itself; an application message, its
+    # SNS message attributes become SQS message attributes.
+    "sqs_sns_raw.json": [
+        (
+            "ingest_csv",
+            0,
+            {
+                **S3_DAILY_ORDERS,
+                "key": "incoming/2026/11/23/refunds (2).csv",
+                "uri": "s3://acme-landing/incoming/2026/11/23/refunds (2).csv",
+                "size": 1042,
+                "etag": "9e107d9d372bb6826bd81d3542a419d6",
+                "version": "Wq1UjQ0o9rPz3lY8sB2n5cV7xD4fE6gH",
+                "sequencer": "0065A1B2C3D4E5F6C1",
+                "event_time": "2026-11-23T08:20:41.118000+00:00",
+                "event_id": "7B4C1E9A2D3F5A6B",
+                **CSV,
+            },
+        ),
+        (
+            "queue_consumer",
+            1,
+            {
+                "source": "sqs",
+                "message_id": "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d",
+                "topic": "arn:aws:sqs:eu-west-1:123456789012:dag-requests",
+                "attributes": {"dag_id": "load_orders"},
+                "body": ORDERS_BODY,
+                "event_time": "2026-11-23T08:21:40+00:00",
+            },
+        ),
+    ],
+    # An SNS application message through SQS without raw delivery: the SNS envelope is the body.
+    "sqs_sns_message.json": [
+        (
+            "load_orders",
+            0,
+            {
+                "source": "sns",
+                "message_id": "d2c1b0a9-8f7e-5d6c-9b4a-3f2e1d0c9b8a",
+                "topic": "arn:aws:sns:eu-west-1:123456789012:dag-requests",
+                "attributes": {"dag_id": "load_orders"},
+                "body": {"table": "returns", "run_date": "2026-11-23"},
+                "event_time": "2026-11-23T08:25:00+00:00",
+            },
+        )
+    ],
 }
 
 TEST_EVENT_SKIP = "s3:TestEvent for bucket 'acme-landing' (sent when a notification is configured)"

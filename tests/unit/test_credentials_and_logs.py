@@ -90,7 +90,9 @@ def test_token_file_problems_are_retryable_credential_errors(tmp_path: Path, con
 
 def test_basic_and_none_apply_headers() -> None:
     headers: dict[str, str] = {}
-    BasicCredentials("admin", "s3cret").apply(headers)
+    basic = BasicCredentials("admin", "s3cret")
+    basic.before_request(SESSION, TIMEOUT)
+    basic.apply(headers)
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"admin:s3cret").decode()
     headers = {}
     NoCredentials().apply(headers)
