@@ -32,7 +32,7 @@ GOOGLE_AUTH_MODES = ("composer", "iap", "iap_jwt")
 PAUSED_POLICIES = ("warn", "fail", "unpause")
 EVENT_TYPES = (ev.CREATED, ev.DELETED, ev.ARCHIVED, ev.RESTORED, ev.METADATA_UPDATED, ev.OTHER)
 SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs", "http")
-MWAA_TRANSPORTS = ("invoke_rest_api",)
+MWAA_TRANSPORTS = ("invoke_rest_api", "cli_token")
 ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 COMPOSER_ENVIRONMENT_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/environments/[^/]+")
 _REQUIRED = object()
@@ -60,7 +60,8 @@ class AirflowSettings:
     password_secret: str | None = None
     #: An Amazon MWAA environment's name: calls go through the MWAA API instead of HTTP to ``url``.
     mwaa_environment: str | None = None
-    #: How calls reach MWAA: ``invoke_rest_api`` (MWAA's InvokeRestApi).
+    #: How calls reach MWAA: ``invoke_rest_api`` (MWAA's InvokeRestApi), or ``cli_token`` (Airflow CLI commands
+    #: on the web server, with a CreateCliToken token: for a dag_id too long for InvokeRestApi's 64-character path).
     mwaa_transport: str = "invoke_rest_api"
     #: The AWS region of the MWAA environment (and of STS); default: the SDK's (``AWS_REGION``).
     aws_region: str | None = None
@@ -197,7 +198,8 @@ def _strings(values: list[Any], where: str, origin: str, choices: tuple[str, ...
     return tuple(values)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (where plain http carries nothing across a network)."""
     if host == "localhost":
         return True
     try:
@@ -216,7 +218,7 @@ def _airflow_url(raw: str, allow_insecure_http: bool, origin: str) -> str:
         )
     if parts.username or parts.password or parts.query:
         raise ConfigError(f"{origin}: [airflow].url must not carry credentials or a query string; use auth settings")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+    if parts.scheme == "http" and not is_loopback(parts.hostname) and not allow_insecure_http:
         raise ConfigError(
             f"{origin}: [airflow].url uses plain http to a non-loopback host; credentials would cross the network "
             "unencrypted. Use https, or set allow_insecure_http = true if you accept that."

@@ -9,16 +9,17 @@ never at import. Every AWS endpoint comes from the SDK, so its standard override
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from shared.config import AirflowSettings
 from shared.errors import AirflowError, ConfigError, ForbiddenError, InvalidRequestError
-from shared.transport import ApiCall, ApiResponse, Retryable
+from shared.transport import ApiCall, ApiResponse, Retryable, Transport
 
 log = logging.getLogger("dag_trigger.mwaa")
 
@@ -27,6 +28,8 @@ MAX_PATH = 64
 #: MWAA gives up on the Airflow call after 10 s; a read timeout a little longer sees its answer.
 READ_TIMEOUT = 12.0
 _RETRYABLE_CODES = ("ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout")
+#: The errors InvokeRestApi wraps Airflow's own 4xx and 5xx in.
+_AIRFLOW_ANSWERS = ("RestApiClientException", "RestApiServerException")
 
 
 class TokenBucket:
@@ -153,6 +156,78 @@ def environment_status(settings: AirflowSettings, session: Any | None = None) ->
     )
 
 
+def mwaa_client(session: Any, region: str, settings: AirflowSettings) -> Any:
+    """An MWAA client for calls within an event's deadline: the configured timeouts, one attempt.
+
+    Our own retries, within the event's deadline, replace botocore's; one attempt never outlives MWAA's own
+    10 s limit by much.
+    """
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=min(settings.read_timeout, READ_TIMEOUT),
+        retries={"total_max_attempts": 1},
+    )
+    return session.client("mwaa", region_name=region, config=config)
+
+
+@contextlib.contextmanager
+def aws_errors(doing: str, *, environment: str, region: str, permission: str) -> Iterator[None]:
+    """botocore's exceptions raised inside, as ours: retryable when trying again may help.
+
+    ``permission`` is what a denied caller lacks (``airflow:InvokeRestApi on arn:...``), for the message.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message") or error.get("message") or str(exc)
+        raise _refusal(code, message, doing, environment=environment, region=region, permission=permission) from None
+    except (ConnectionError, HTTPClientError) as exc:
+        raise Retryable(f"{doing}: {type(exc).__name__}") from None
+    except BotoCoreError as exc:
+        raise AirflowError(f"{doing}: {exc}") from None
+
+
+def _refusal(code: str, message: str, doing: str, *, environment: str, region: str, permission: str) -> AirflowError:
+    if code == "AccessDeniedException":
+        return ForbiddenError(
+            f"{doing} was denied: {message}. The Lambda's role (or the role it assumes) needs {permission}",
+            status=403,
+        )
+    if code == "ResourceNotFoundException":
+        return AirflowError(
+            f"{doing}: no MWAA environment named {environment!r} in {region}; "
+            "check [airflow].mwaa_environment and aws_region",
+            status=404,
+        )
+    if code == "ValidationException":
+        return InvalidRequestError(f"{doing} was refused as invalid: {message}", status=400)
+    if code in _RETRYABLE_CODES:
+        return Retryable(f"{doing}: {code}: {message}")
+    return AirflowError(f"{doing}: {code}: {message}")
+
+
+def api_version_of_environment(transport: Transport, timeout: tuple[float, float]) -> str:
+    """The REST API version of the environment's Airflow, from ``GET /version`` sent through ``transport``.
+
+    Either MWAA transport can answer it before the API version is known: each reaches the environment's own
+    Airflow whatever version it runs.
+    """
+    response = transport.send("v2", ApiCall("GET", "/version"), timeout)
+    if response.status != 200:
+        raise AirflowError(
+            f"{transport.where}: GET /version answered {response.status}: {response.detail}", status=response.status
+        )
+    version = str(response.json().get("version", ""))
+    log.info("%s runs Airflow %s", transport.where, version)
+    return _version_of(version)
+
+
 def _version_of(airflow_version: str) -> str:
     """The REST API version Airflow ``airflow_version`` speaks (``3.0.6`` -> ``v2``, ``2.10.3`` -> ``v1``)."""
     major = airflow_version.split(".")[0]
@@ -176,20 +251,11 @@ class InvokeRestApiTransport:
     def __init__(
         self, settings: AirflowSettings, session: Any | None = None, bucket: TokenBucket | None = None
     ) -> None:
-        from botocore.config import Config
-
         self.environment = settings.mwaa_environment or ""
         self._session = session or aws_session(settings)
         self.region = settings.aws_region or self._session.region_name
         self.where = f"MWAA environment {self.environment} ({self.region})"
-        # Our own retries, within the event's deadline, replace botocore's; one attempt never outlives MWAA's
-        # own 10 s limit by much.
-        config = Config(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=min(settings.read_timeout, READ_TIMEOUT),
-            retries={"total_max_attempts": 1},
-        )
-        self._client = self._session.client("mwaa", region_name=self.region, config=config)
+        self._client = mwaa_client(self._session, self.region, settings)
         self._bucket = bucket or TokenBucket(settings.rate_limit)
         self.forbidden_hint = (
             "With MWAA, the Airflow role in the IAM policy's resource (arn:aws:airflow:REGION:ACCOUNT:role/"
@@ -198,22 +264,15 @@ class InvokeRestApiTransport:
 
     def known_version(self, timeout: tuple[float, float]) -> str | None:
         """Asked of Airflow through InvokeRestApi (``GET /version``): MWAA picks the API root itself."""
-        response = self.send("v2", ApiCall("GET", "/version"), timeout)
-        if response.status != 200:
-            raise AirflowError(
-                f"{self.where}: GET /version answered {response.status}: {response.detail}", status=response.status
-            )
-        version = str(response.json().get("version", ""))
-        log.info("%s runs Airflow %s", self.where, version)
-        return _version_of(version)
+        return api_version_of_environment(self, timeout)
 
     def send(self, version: str, call: ApiCall, timeout: tuple[float, float]) -> ApiResponse:
         """One InvokeRestApi call; ``version`` is MWAA's to choose, from the environment's Airflow."""
         if len(call.path) > MAX_PATH:
             raise InvalidRequestError(
                 f"{call.method} {call.path} is {len(call.path)} characters, over InvokeRestApi's {MAX_PATH}: a "
-                "dag_id longer than about 50 characters cannot be reached this way, only through MWAA's CLI token "
-                "path (the web server's /aws_mwaa/cli)"
+                "dag_id longer than about 50 characters cannot be reached this way; set [airflow].mwaa_transport = "
+                "'cli_token' to go through MWAA's CLI token path (the web server's /aws_mwaa/cli) instead"
             )
         self._bucket.acquire(max(timeout))
         arguments: dict[str, Any] = {"Name": self.environment, "Path": call.path, "Method": call.method}
@@ -225,44 +284,22 @@ class InvokeRestApiTransport:
         return ApiResponse(int(answer["RestApiStatusCode"]), json.dumps(answer.get("RestApiResponse")))
 
     def _invoke(self, arguments: dict[str, Any], call: ApiCall) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+        from botocore.exceptions import ClientError
 
         doing = f"InvokeRestApi {call.method} {call.path} on {self.where}"
-        try:
-            answer: dict[str, Any] = self._client.invoke_rest_api(**arguments)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "")
-            if code in ("RestApiClientException", "RestApiServerException"):
-                # Airflow answered; MWAA only wrapped it.
-                wrapped: dict[str, Any] = exc.response
-                return wrapped
-            message = error.get("Message") or error.get("message") or str(exc)
-            raise self._refusal(code, message, doing) from None
-        except (ConnectionError, HTTPClientError) as exc:
-            raise Retryable(f"{doing}: {type(exc).__name__}") from None
-        except BotoCoreError as exc:
-            raise AirflowError(f"{doing}: {exc}") from None
+        permission = (
+            f"airflow:InvokeRestApi on arn:aws:airflow:{self.region}:ACCOUNT:role/{self.environment}/AIRFLOW_ROLE"
+        )
+        with aws_errors(doing, environment=self.environment, region=self.region, permission=permission):
+            try:
+                answer: dict[str, Any] = self._client.invoke_rest_api(**arguments)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _AIRFLOW_ANSWERS:
+                    # Airflow answered; MWAA only wrapped it.
+                    wrapped: dict[str, Any] = exc.response
+                    return wrapped
+                raise
         return answer
-
-    def _refusal(self, code: str, message: str, doing: str) -> AirflowError:
-        if code == "AccessDeniedException":
-            return ForbiddenError(
-                f"{doing} was denied: {message}. The Lambda's role (or the role it assumes) needs "
-                f"airflow:InvokeRestApi on arn:aws:airflow:{self.region}:ACCOUNT:role/{self.environment}/AIRFLOW_ROLE",
-                status=403,
-            )
-        if code == "ResourceNotFoundException":
-            return AirflowError(
-                f"{doing}: no MWAA environment named {self.environment!r} in {self.region}; "
-                "check [airflow].mwaa_environment and aws_region",
-                status=404,
-            )
-        if code == "ValidationException":
-            return InvalidRequestError(f"{doing} was refused as invalid: {message}", status=400)
-        if code in _RETRYABLE_CODES:
-            return Retryable(f"{doing}: {code}: {message}")
-        return AirflowError(f"{doing}: {code}: {message}")
 
     def close(self) -> None:
         """Nothing to release: botocore pools its own connections."""

@@ -22,6 +22,10 @@ from shared.transport import HttpTransport, Transport
 
 log = logging.getLogger("dag_trigger")
 
+#: Set by a function edge at import: what the process-wide dispatcher's transport is wrapped in (the
+#: Lambda edge records each Airflow call as an X-Ray subsegment).
+transport_wrapper: Callable[[Transport], Transport] | None = None
+
 
 @dataclass(frozen=True)
 class Setup:
@@ -32,8 +36,13 @@ class Setup:
     environment: ComposerEnvironment | None = None
 
     def transport(self, session: requests.Session) -> Transport:
-        """What carries the client's calls: MWAA's InvokeRestApi for an MWAA environment, else HTTP to the URL."""
+        """What carries the client's calls: for an MWAA environment, MWAA's InvokeRestApi or (``mwaa_transport =
+        "cli_token"``) its web server's CLI; else HTTP to the URL."""
         if self.settings.mwaa_environment:
+            if self.settings.mwaa_transport == "cli_token":
+                from shared.mwaa_cli import CliTokenTransport
+
+                return CliTokenTransport(self.settings, http=session)
             from shared.mwaa import InvokeRestApiTransport
 
             return InvokeRestApiTransport(self.settings)
@@ -54,11 +63,12 @@ def resolve(settings: AirflowSettings, session: requests.Session) -> Setup:
     return Setup(resolved, credentials_for(resolved, google_access=access), environment)
 
 
-def build_dispatcher(config: Config) -> Dispatcher:
-    """A dispatcher with the credentials and client that ``config`` describes."""
+def build_dispatcher(config: Config, *, wrap: Callable[[Transport], Transport] | None = None) -> Dispatcher:
+    """A dispatcher with the credentials and client that ``config`` describes; ``wrap`` wraps its transport."""
     session = requests.Session()
     setup = resolve(config.airflow, session)
-    client = AirflowClient(setup.settings, setup.transport(session))
+    transport = setup.transport(session)
+    client = AirflowClient(setup.settings, wrap(transport) if wrap else transport)
     return Dispatcher(dataclasses.replace(config, airflow=setup.settings), client)
 
 
@@ -72,7 +82,7 @@ def dispatcher() -> Dispatcher:
     config = from_environment()
     where = config.airflow.url or config.airflow.composer_environment or config.airflow.mwaa_environment
     log.info("loaded config from %s: %d route(s), Airflow %s", config.origin, len(config.routes), where)
-    return build_dispatcher(config)
+    return build_dispatcher(config, wrap=transport_wrapper)
 
 
 def active() -> Dispatcher:

@@ -125,7 +125,7 @@ class HttpTransport:
         # Credentials come only from our auth object: a session-level auth that adds nothing keeps
         # requests from reading ~/.netrc, while proxies and REQUESTS_CA_BUNDLE from the environment
         # still apply (trust_env = False would drop those too).
-        self.session.auth = _no_auth
+        self.session.auth = no_auth
         self.verify = verify
         self.probe_with_auth = credentials.at_proxy
         self.unauthorized_hint = credentials.unauthorized_hint
@@ -139,7 +139,7 @@ class HttpTransport:
         """One call; refreshes credentials once if the server rejects the token."""
         url = f"{self.url}/api/{version}{call.path}"
         response = self._send(url, call, timeout)
-        if call.auth and response.is_token_rejection and self.credentials.can_refresh:
+        if call.auth and self.credentials.can_refresh and self.credentials.refused(response):
             log.info("Airflow rejected the token (%d); refreshing credentials once", response.status)
             self.credentials.invalidate()
             response = self._send(url, call, timeout)
@@ -167,7 +167,7 @@ class HttpTransport:
         except requests.Timeout:
             raise Retryable(f"{call.method} {url} timed out after {timeout[1]:.1f}s") from None
         except requests.ConnectionError as exc:
-            raise Retryable(f"{call.method} {url}: cannot connect ({_reason(exc)})") from None
+            raise Retryable(f"{call.method} {url}: cannot connect ({connection_failure(exc)})") from None
         except requests.RequestException as exc:
             raise AirflowError(f"{call.method} {url}: {type(exc).__name__}") from None
         if response.is_redirect:
@@ -184,11 +184,13 @@ class HttpTransport:
         self.session.close()
 
 
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+def no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A session-level auth that adds nothing: it keeps ``requests`` from reading ``~/.netrc``."""
     return request
 
 
-def _reason(exc: requests.ConnectionError) -> str:
+def connection_failure(exc: requests.ConnectionError) -> str:
+    """Why a connection failed, in a few words."""
     # The innermost cause says "Connection refused" or "Name or service not known"; the outer
     # layers only repeat the URL.
     cause: BaseException = exc

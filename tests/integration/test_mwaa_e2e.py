@@ -27,7 +27,7 @@ from shared.dispatch import plan_payload
 from shared.errors import ForbiddenError, InvalidRequestError
 from shared.runtime import build_dispatcher, dispatcher
 from tests.fake_mwaa import FakeMwaa
-from tests.integration.conftest import DEMO_DAG, Target
+from tests.integration.conftest import DEMO_DAG, PAUSED_DAG, Target
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -229,3 +229,64 @@ def test_doctor_shows_the_assumed_identity_the_environment_and_the_dag(aws: Aws,
     assert f"ok mwaa {ENVIRONMENTS['3']}: AVAILABLE, Airflow 3." in table
     assert f"ok reachable MWAA environment {ENVIRONMENTS['3']} ({REGION}) speaks API v2" in table
     assert f"ok dag {DEMO_DAG} exists, not paused" in table
+
+
+def sqs_message(message_id: str, pipeline: str) -> dict[str, Any]:
+    """An SQS application message routed by its ``pipeline`` attribute."""
+    from tests.support import load_event
+
+    record: dict[str, Any] = load_event("sqs_plain_message.json")["Records"][0]
+    record["messageId"] = message_id
+    record["messageAttributes"] = {"pipeline": {"stringValue": pipeline, "dataType": "String"}}
+    return record
+
+
+@pytest.mark.parametrize("transport", ["invoke_rest_api", "cli_token"])
+@pytest.mark.parametrize("assumed", [False, True], ids=["lambda-role", "assumed-role"])
+def test_every_shape_through_mwaa(
+    transport: str, assumed: bool, aws: Aws, airflows: dict[str, Target], lambda_config: Any, tmp_path: Path
+) -> None:
+    """An SNS message, an EventBridge event and an SQS batch (one poison record, one to retry) through MWAA."""
+    from lambda_trigger.handler import handler, sqs_handler
+    from tests.support import load_event
+
+    unique = uuid.uuid4().hex[:10]
+    role = {"assume_role_arn": ROLE_ARN} if assumed else {}
+    config = mwaa_config(tmp_path, "3", unique, mwaa_transport=transport, paused="fail", **role)
+    raw = json.loads(config.read_text())
+    raw["routes"] = [
+        {"name": "objects", "dag_id": DEMO_DAG, "bucket": f"landing-{unique}"},
+        {"name": "fine", "dag_id": DEMO_DAG, "attributes": {"pipeline": f"fine-{unique}"}},
+        {"name": "poison", "dag_id": "no_such_dag", "attributes": {"pipeline": f"poison-{unique}"}},
+        {"name": "paused", "dag_id": PAUSED_DAG, "attributes": {"pipeline": f"paused-{unique}"}},
+    ]
+    config.write_text(json.dumps(raw))
+    lambda_config(config)
+    target = airflows["3"]
+
+    sns = load_event("sns_message.json")
+    sns["Records"][0]["Sns"]["MessageId"] = f"sns-{unique}"
+    sns["Records"][0]["Sns"]["MessageAttributes"] = {"pipeline": {"Type": "String", "Value": f"fine-{unique}"}}
+    eventbridge = load_event("eventbridge_s3_object_created.json")
+    eventbridge["id"] = f"eb-{unique}"
+    eventbridge["detail"]["bucket"]["name"] = f"landing-{unique}"
+    eventbridge["detail"]["object"]["key"] = f"incoming/{unique}.parquet"
+    batch = {
+        "Records": [
+            sqs_message(f"fine-{unique}", f"fine-{unique}"),
+            sqs_message(f"poison-{unique}", f"poison-{unique}"),
+            sqs_message(f"paused-{unique}", f"paused-{unique}"),
+        ]
+    }
+
+    for event in (sns, eventbridge):
+        first = handler(copy.deepcopy(event), LambdaContext(timeout_seconds=30))
+        again = handler(copy.deepcopy(event), LambdaContext(timeout_seconds=30))
+        assert [run["outcome"] for run in first["runs"] + again["runs"]] == ["created", "already_triggered"]
+        assert target.runs_with_id(DEMO_DAG, first["runs"][0]["dag_run_id"]) == 1
+    answer = sqs_handler(copy.deepcopy(batch), LambdaContext(timeout_seconds=30))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"paused-{unique}"}]}
+    parsed = from_mapping(raw, "test")
+    (fine,) = plan_payload({"Records": batch["Records"][:1]}, parsed).requests
+    assert target.runs_with_id(DEMO_DAG, fine.dag_run_id) == 1
+    assert len(set(aws.mwaa.signed_with)) == 1
