@@ -83,3 +83,8 @@ def _build(dag_id: str, *, paused: bool) -> Any:
 # Module-level names so both Airflow 2 and 3 discover the DAGs when parsing.
 dag_trigger_demo = _build("dag_trigger_demo", paused=False)
 dag_trigger_demo_paused = _build("dag_trigger_demo_paused", paused=True)
+# An id too long for MWAA's InvokeRestApi (its paths are at most 64 characters): the tests trigger it through
+# MWAA's CLI-token path.
+dag_trigger_demo_with_a_dag_id_too_long_for_invoke_rest_api = _build(
+    "dag_trigger_demo_with_a_dag_id_too_long_for_invoke_rest_api", paused=False
+)
