@@ -197,3 +197,33 @@ def test_a_password_corrected_in_secrets_manager_is_used_at_the_next_event(
     logged = caplog.text + "".join(record.getMessage() for record in caplog.records)
     leaked = [name for name, value in (("password", target.airflow.password), ("wrong", wrong)) if value in logged]
     assert leaked == []
+
+
+def test_each_direct_shape_becomes_one_run_on_a_self_managed_airflow(
+    target: Target, aws: None, use_config: Callable[[Path], None], tmp_path: Path
+) -> None:
+    """S3, SNS and EventBridge invocations, the password read from Secrets Manager; a redelivery adds no run."""
+    from lambda_trigger.handler import handler
+
+    unique = uuid.uuid4().hex[:10]
+    secret = f"airflow/{unique}"
+    boto3.client("secretsmanager").create_secret(Name=secret, SecretString=target.airflow.password)
+    routes = [
+        {"dag_id": DEMO_DAG, "bucket": f"landing-{unique}"},
+        {"dag_id": DEMO_DAG, "attributes": {"pipeline": unique}},
+    ]
+    use_config(target.write_config(tmp_path / "config.json", routes=routes, password_secret=secret))
+    s3 = s3_event(unique)
+    s3["Records"][0]["s3"]["bucket"]["name"] = f"landing-{unique}"
+    sns = load_event("sns_message.json")
+    sns["Records"][0]["Sns"]["MessageId"] = f"sns-{unique}"
+    sns["Records"][0]["Sns"]["MessageAttributes"] = {"pipeline": {"Type": "String", "Value": unique}}
+    eventbridge = load_event("eventbridge_s3_object_created.json")
+    eventbridge["detail"]["bucket"]["name"] = f"landing-{unique}"
+    eventbridge["detail"]["object"]["key"] = f"incoming/{unique}.parquet"
+
+    for event in (s3, sns, eventbridge):
+        first = handler(copy.deepcopy(event), LambdaContext(timeout_seconds=30))
+        again = handler(copy.deepcopy(event), LambdaContext(timeout_seconds=30))
+        assert [run["outcome"] for run in first["runs"] + again["runs"]] == ["created", "already_triggered"]
+        assert target.runs_with_id(DEMO_DAG, first["runs"][0]["dag_run_id"]) == 1
