@@ -50,7 +50,7 @@ from shared.credentials import Credentials
 from shared.errors import AirflowError, ForbiddenError
 from shared.mwaa import TokenBucket, api_version_of_environment, aws_errors, aws_session, mwaa_client
 from shared.retry import retry_after_seconds
-from shared.transport import ApiCall, ApiResponse, Retryable, connection_failure, no_auth
+from shared.transport import ApiCall, ApiResponse, Retryable, no_auth, send
 
 log = logging.getLogger("dag_trigger.mwaa")
 
@@ -367,35 +367,28 @@ class CliTokenTransport:
     def _run(self, text: str, timeout: tuple[float, float]) -> CliOutput:
         # The command's words, not its arguments: a conf has no place in an error message.
         doing = f"CLI {text.split(' -', 1)[0]!r} on {self.where}"
-        response = self._post(text, timeout, doing)
+        response = self._post(text, timeout)
         if response.status_code in (401, 403):
             log.info(
                 "%s: the web server refused the CLI token (%d); minting a new one once", doing, response.status_code
             )
             self.token.invalidate()
-            response = self._post(text, timeout, doing)
+            response = self._post(text, timeout)
         return self._output(response, doing)
 
-    def _post(self, text: str, timeout: tuple[float, float], doing: str) -> requests.Response:
+    def _post(self, text: str, timeout: tuple[float, float]) -> requests.Response:
         self._bucket.acquire(max(timeout))
         self.token.before_request(self._http, timeout)
         url = cli_url(self.token.host or "")
-        try:
-            return self._http.post(
-                url,
-                data=text.encode(),
-                headers={"Content-Type": "text/plain"},
-                auth=self.token,
-                timeout=timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            # A trigger that timed out may still have run; the retry's 409 is then confirmed as our run.
-            raise Retryable(f"{doing} timed out after {timeout[1]:.1f}s") from None
-        except requests.ConnectionError as exc:
-            raise Retryable(f"{doing}: cannot connect to {url} ({connection_failure(exc)})") from None
-        except requests.RequestException as exc:
-            raise AirflowError(f"{doing}: {type(exc).__name__}") from None
+        return send(
+            self._http,
+            "POST",
+            url,
+            timeout,
+            data=text.encode(),
+            headers={"Content-Type": "text/plain"},
+            auth=self.token,
+        )
 
     def _output(self, response: requests.Response, doing: str) -> CliOutput:
         status = response.status_code

@@ -153,23 +153,16 @@ class HttpTransport:
                 if exc.retryable:
                     raise Retryable(str(exc)) from None
                 raise
-        try:
-            response = self.session.request(
-                call.method,
-                url,
-                params=dict(call.query) or None,
-                json=call.body,
-                auth=self.credentials if call.auth else None,
-                timeout=timeout,
-                verify=self.verify,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise Retryable(f"{call.method} {url} timed out after {timeout[1]:.1f}s") from None
-        except requests.ConnectionError as exc:
-            raise Retryable(f"{call.method} {url}: cannot connect ({connection_failure(exc)})") from None
-        except requests.RequestException as exc:
-            raise AirflowError(f"{call.method} {url}: {type(exc).__name__}") from None
+        response = send(
+            self.session,
+            call.method,
+            url,
+            timeout,
+            params=dict(call.query) or None,
+            json=call.body,
+            auth=self.credentials if call.auth else None,
+            verify=self.verify,
+        )
         if response.is_redirect:
             raise AirflowError(
                 f"{call.method} {url} was redirected to {response.headers.get('Location', '?').split('?')[0]}; "
@@ -184,13 +177,28 @@ class HttpTransport:
         self.session.close()
 
 
+def send(
+    session: requests.Session, method: str, url: str, timeout: tuple[float, float], **kwargs: Any
+) -> requests.Response:
+    """``session.request`` without redirects, its failures as ours: a timeout or a refused connection may pass
+    later (:class:`Retryable`; a trigger that timed out may still have run, and the retry's duplicate is then
+    confirmed as our run), anything else is an :class:`~shared.errors.AirflowError`."""
+    try:
+        return session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+    except requests.Timeout:
+        raise Retryable(f"{method} {url} timed out after {timeout[1]:.1f}s") from None
+    except requests.ConnectionError as exc:
+        raise Retryable(f"{method} {url}: cannot connect ({_connection_failure(exc)})") from None
+    except requests.RequestException as exc:
+        raise AirflowError(f"{method} {url}: {type(exc).__name__}") from None
+
+
 def no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     """A session-level auth that adds nothing: it keeps ``requests`` from reading ``~/.netrc``."""
     return request
 
 
-def connection_failure(exc: requests.ConnectionError) -> str:
-    """Why a connection failed, in a few words."""
+def _connection_failure(exc: requests.ConnectionError) -> str:
     # The innermost cause says "Connection refused" or "Name or service not known"; the outer
     # layers only repeat the URL.
     cause: BaseException = exc
