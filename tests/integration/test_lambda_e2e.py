@@ -25,7 +25,7 @@ from scripts.local_airflow import free_port
 from shared.config import load_file
 from shared.dispatch import DeliveryFailed, plan_payload
 from shared.runtime import dispatcher
-from tests.integration.conftest import DEMO_DAG, Target
+from tests.integration.conftest import DEMO_DAG, PAUSED_DAG, Target
 from tests.support import load_event
 
 REGION = "eu-west-1"
@@ -227,3 +227,31 @@ def test_each_direct_shape_becomes_one_run_on_a_self_managed_airflow(
         again = handler(copy.deepcopy(event), LambdaContext(timeout_seconds=30))
         assert [run["outcome"] for run in first["runs"] + again["runs"]] == ["created", "already_triggered"]
         assert target.runs_with_id(DEMO_DAG, first["runs"][0]["dag_run_id"]) == 1
+
+
+def test_an_sqs_batch_reports_only_the_record_worth_retrying_on_a_self_managed_airflow(
+    target: Target, aws: None, use_config: Callable[[Path], None], tmp_path: Path
+) -> None:
+    """One record makes its run, one is poison (an unknown DAG), one waits for its DAG to be unpaused."""
+    from lambda_trigger.handler import sqs_handler
+
+    unique = uuid.uuid4().hex[:10]
+    routes = [
+        {"dag_id": DEMO_DAG, "attributes": {"pipeline": f"fine-{unique}"}},
+        {"dag_id": "no_such_dag", "attributes": {"pipeline": f"poison-{unique}"}},
+        {"dag_id": PAUSED_DAG, "attributes": {"pipeline": f"paused-{unique}"}},
+    ]
+    config = target.write_config(tmp_path / "config.json", routes=routes, paused="fail")
+    use_config(config)
+    records = []
+    for kind in ("fine", "poison", "paused"):
+        record = copy.deepcopy(load_event("sqs_plain_message.json")["Records"][0])
+        record["messageId"] = f"{kind}-{unique}"
+        record["messageAttributes"] = {"pipeline": {"stringValue": f"{kind}-{unique}", "dataType": "String"}}
+        records.append(record)
+
+    answer = sqs_handler({"Records": records}, LambdaContext(timeout_seconds=30))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"paused-{unique}"}]}
+    (fine,) = plan_payload({"Records": records[:1]}, load_file(config)).requests
+    assert target.runs_with_id(DEMO_DAG, fine.dag_run_id) == 1
