@@ -18,13 +18,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts.demo import LambdaContext
-from scripts.local_airflow import free_port
 from shared.config import load_file
 from shared.dispatch import DeliveryFailed, plan_payload
 from shared.runtime import dispatcher
+from tests.integration.aws_local import moto_server, use_lambda_environment
 from tests.integration.conftest import DEMO_DAG, PAUSED_DAG, Target
 from tests.support import load_event
 
@@ -35,28 +34,20 @@ OBJECTS = 12
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """moto's server (S3, SNS, SQS, Secrets Manager) on a loopback port, for this module."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Lambda's environment: test credentials, and every AWS endpoint on loopback."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLELAMBDA001",
-        "AWS_SECRET_ACCESS_KEY": "lambda-role-secret",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
+    use_lambda_environment(
+        monkeypatch,
+        endpoint=moto_url,
+        access_key="AKIAEXAMPLELAMBDA001",
+        secret_key="lambda-role-secret",
+        region=REGION,
+    )
 
 
 @pytest.fixture

@@ -17,16 +17,15 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts.demo import LambdaContext
-from scripts.local_airflow import free_port
 from shared.cli import main as cli_main
 from shared.config import from_mapping
 from shared.dispatch import plan_payload
 from shared.errors import ForbiddenError, InvalidRequestError
 from shared.runtime import build_dispatcher, dispatcher
 from tests.fake_mwaa import FakeMwaa
+from tests.integration.aws_local import moto_server, use_lambda_environment
 from tests.integration.conftest import DEMO_DAG, PAUSED_DAG, Target
 
 REGION = "us-east-1"
@@ -46,37 +45,25 @@ class Aws:
 
 @pytest.fixture(scope="module")
 def aws_services(airflows: dict[str, Target]) -> Iterator[Aws]:
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    mwaa = FakeMwaa(region=REGION, account=ACCOUNT)
-    mwaa.start()
-    try:
+    with moto_server() as moto_url, FakeMwaa(region=REGION, account=ACCOUNT) as mwaa:
         for major, name in ENVIRONMENTS.items():
             mwaa.add_environment(name, airflows[major].airflow)
         mwaa.add_credentials(ACCESS_KEY, SECRET_KEY, arn=f"arn:aws:iam::{ACCOUNT}:role/lambda-execution")
-        moto_url = f"http://127.0.0.1:{port}"
         mwaa.trust_moto(moto_url)
         yield Aws(moto_url, mwaa)
-    finally:
-        mwaa.stop()
-        moto.stop()
 
 
 @pytest.fixture
 def aws(aws_services: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
     """The Lambda's environment: its own credentials, and every AWS endpoint on loopback."""
-    for name, value in {
-        **aws_services.mwaa.env(),
-        "AWS_ENDPOINT_URL": aws_services.moto_url,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
+    use_lambda_environment(
+        monkeypatch,
+        endpoint=aws_services.moto_url,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        region=REGION,
+        extra=aws_services.mwaa.env(),
+    )
     aws_services.mwaa.reset_counts()
     return aws_services
 
