@@ -329,9 +329,3 @@ def _google_error(response: requests.Response) -> str:
         return str(response.json()["error"]["message"])[:300]
     except (ValueError, KeyError, TypeError):
         return response.text[:300].strip()
-
-
-def token_audience(token: str | None) -> str | None:
-    """A JWT's ``aud`` claim, unverified (for ``dag-trigger doctor``)."""
-    aud = jwt_claims(token or "").get("aud")
-    return aud if isinstance(aud, str) else None
