@@ -29,8 +29,6 @@ import atexit
 import base64
 import configparser
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -44,18 +42,18 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from scripts import venvs
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
 SUPPORTED_MAJORS = ("3", "2")
 DEFAULT_DAGS_FOLDER = REPO_ROOT / "examples" / "dags"
 
-_STAMP_NAME = ".requirements.sha256"
 # Ports Airflow itself binds by default (log servers, default web/API port);
 # a random free port must never land on them or a second component collides.
 _RESERVED_PORTS = frozenset({8080, 8793, 8794})
@@ -82,73 +80,14 @@ def _requirements_file(major: str) -> Path:
     return REPO_ROOT / "requirements" / f"airflow{major}.txt"
 
 
-@contextlib.contextmanager
-def _install_lock(major: str) -> Iterator[None]:
-    # Parallel test workers may call ensure_venv together; serialise them so
-    # only one pip run builds the venv.  The lock lives in the temp dir to keep
-    # the repo root free of stray files.
-    tag = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]
-    lock_path = Path(tempfile.gettempdir()) / f"local-airflow{major}-{tag}.lock"
-    with lock_path.open("w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
 def ensure_venv(major: str) -> Path:
     """Return the Airflow virtualenv for ``major`` ("3" or "2"), building it if needed.
 
-    The venv at ``REPO_ROOT/.venv-airflow{major}`` is reused when the sha256 of
-    ``requirements/airflow{major}.txt`` matches the stamp written after the last
-    successful install; otherwise it is recreated from scratch so no stale
-    packages survive a pin change.
+    The venv at ``REPO_ROOT/.venv-airflow{major}`` is reused while ``requirements/airflow{major}.txt`` is
+    unchanged since its last successful install; otherwise it is rebuilt from scratch (:func:`venvs.ensure`).
     """
     _check_major(major)
-    requirements = _requirements_file(major)
-    if not requirements.is_file():
-        raise FileNotFoundError(f"missing requirements file {requirements}")
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
-    venv = _venv_dir(major)
-    stamp = venv / _STAMP_NAME
-
-    with _install_lock(major):
-        if (venv / "bin" / "airflow").exists() and stamp.is_file() and stamp.read_text().strip() == digest:
-            _log(f"reusing {venv.name} (requirements unchanged)")
-            return venv
-
-        _log(f"installing Airflow {major} into {venv.name} from {requirements.name} (takes a minute or two)")
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        # pip's output is long and full of index warnings; keep it in a file
-        # and only surface it when something goes wrong.
-        pip_log = venv / "pip-install.log"
-        with pip_log.open("w") as log_file:
-            result = subprocess.run(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pip install for Airflow {major} failed (exit {result.returncode}); "
-                f"last lines of {pip_log}:\n{_tail(pip_log)}"
-            )
-        # Stamp last so an interrupted install is never mistaken for a good one.
-        stamp.write_text(digest + "\n")
-        _log(f"installed Airflow {major} in {time.monotonic() - started:.0f}s")
-    return venv
-
-
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        with path.open(errors="replace") as fh:
-            return "".join(deque(fh, maxlen=lines))
-    except OSError as exc:
-        return f"<cannot read {path}: {exc}>"
+    return venvs.ensure(_venv_dir(major), _requirements_file(major), "airflow")
 
 
 def _quote(segment: str) -> str:
@@ -461,7 +400,7 @@ class LocalAirflow:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """Return the last ``lines`` lines of ``standalone.log``."""
-        return _tail(self.log_path, lines)
+        return venvs.tail(self.log_path, lines)
 
     def run_cli(self, args: Iterable[str], timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         """Run ``airflow ARGS`` against this instance (its venv and home); the exit code is left to the caller."""

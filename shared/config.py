@@ -356,6 +356,9 @@ _ENV_AIRFLOW = {
     "ASSUME_ROLE_EXTERNAL_ID": "assume_role_external_id",
 }
 _ENV_ROUTE = {"DAG_ID": "dag_id", "TRIGGER_BUCKET": "bucket", "TRIGGER_PREFIX": "prefix", "TRIGGER_SUFFIX": "suffix"}
+_ENV_DEADLINE = "AIRFLOW_DEADLINE_SECONDS"
+#: Every environment variable that configures the core (deployments may set only these, and the password's).
+ENVIRONMENT_VARIABLES = frozenset({CONFIG_ENV, _ENV_DEADLINE, *_ENV_AIRFLOW, *_ENV_ROUTE})
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> Config:
@@ -372,10 +375,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
             "MWAA_ENVIRONMENT) and DAG_ID for a single-DAG setup"
         )
     airflow: dict[str, Any] = {key: env[name] for name, key in _ENV_AIRFLOW.items() if env.get(name)}
-    if env.get("AIRFLOW_DEADLINE_SECONDS"):
+    if env.get(_ENV_DEADLINE):
         try:
-            airflow["deadline"] = float(env["AIRFLOW_DEADLINE_SECONDS"])
+            airflow["deadline"] = float(env[_ENV_DEADLINE])
         except ValueError:
-            raise ConfigError("environment: AIRFLOW_DEADLINE_SECONDS must be a number") from None
+            raise ConfigError(f"environment: {_ENV_DEADLINE} must be a number") from None
     route: dict[str, Any] = {key: env[name] for name, key in _ENV_ROUTE.items() if env.get(name)}
     return from_mapping({"airflow": airflow, "routes": [route]}, "environment")

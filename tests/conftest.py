@@ -16,6 +16,8 @@ import pytest
 
 from tests.fake_google import FakeGoogle
 
+#: The environment before the fake took it over: for subprocesses that must reach PyPI (pip), not Google.
+ORIGINAL_ENVIRON = dict(os.environ)
 GOOGLE = FakeGoogle()
 GOOGLE.start()
 GOOGLE.isolate_env(os.environ)

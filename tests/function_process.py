@@ -48,12 +48,25 @@ _REQUEST_TIMEOUT = 60.0
 class FunctionProcess:
     """``functions-framework --source gcf_trigger/main.py --target TARGET`` serving on ``url``."""
 
-    def __init__(self, target: str, signature_type: str, env: Mapping[str, str], log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        signature_type: str,
+        env: Mapping[str, str],
+        log_path: Path | None = None,
+        *,
+        source: Path = SOURCE,
+        venv: Path | None = None,
+    ) -> None:
+        """``source`` and ``venv`` default to this checkout and the running interpreter's venv; a packaged
+        function passes its unpacked ``main.py`` and the venv its requirements were installed into."""
         if signature_type not in SIGNATURE_TYPES:
             raise ValueError(f"signature_type must be one of {SIGNATURE_TYPES}, got {signature_type!r}")
         self.target = target
         self.signature_type = signature_type
         self.env = dict(env)
+        self.source = source
+        self.bin_dir = Path(sys.executable).parent if venv is None else venv / "bin"
         self._own_dir: Path | None = None
         if log_path is None:
             self._own_dir = Path(tempfile.mkdtemp(prefix="function-"))
@@ -78,8 +91,8 @@ class FunctionProcess:
     def start(self) -> None:
         """Start the process and return once it answers HTTP; raises ``RuntimeError`` with its log if it does not."""
         command = [
-            str(Path(sys.executable).parent / "functions-framework"),
-            *("--source", str(SOURCE), "--target", self.target, "--signature-type", self.signature_type),
+            str(self.bin_dir / "functions-framework"),
+            *("--source", str(self.source), "--target", self.target, "--signature-type", self.signature_type),
             *("--host", "127.0.0.1", "--port", str(self.port)),
         ]
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(_ISOLATED)}
@@ -88,7 +101,8 @@ class FunctionProcess:
         with self.log_path.open("ab") as log_file:
             self._proc = subprocess.Popen(
                 command,
-                cwd=REPO_ROOT,
+                # A packaged function runs from its unpacked root, as on the platform (/workspace).
+                cwd=REPO_ROOT if self.source == SOURCE else self.source.parent,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
