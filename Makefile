@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test unit lint audit demo soak bench clean airflow3 airflow2
+.PHONY: help venv test unit lint audit demo soak bench clean airflow3 airflow2 tf-tools tf-check package
 
 help:
 	@echo "make demo   - install and start a local Airflow 3, trigger DAG runs from a GCS and an S3 event, show them"
@@ -12,6 +12,8 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make unit   - unit tests only (seconds)"
 	@echo "make soak   - the exactly-once fault suite with FAULT_EVENTS=2000 (minutes)"
+	@echo "make tf-check - the Terraform: parsed, checked against the providers' schemas, checkov, review rules"
+	@echo "make package  - the zips the Terraform modules deploy, into build/ (with their sizes)"
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +29,24 @@ airflow3 airflow2: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not integration" -q
 
-# Both Airflow venvs are installed side by side before the tests start (each takes ~1 minute).
+# The Airflow and Terraform-tool venvs are installed side by side before the tests start (each takes
+# a minute or three); the tests include tf-check's.
 test: $(STAMP)
-	$(MAKE) --no-print-directory -j2 airflow3 airflow2
+	$(MAKE) --no-print-directory -j3 airflow3 airflow2 tf-tools
 	$(PY) -m pytest tests -q
+
+# python-hcl2 and checkov, each in its own venv (checkov's hcl2 fork would overwrite python-hcl2).
+tf-tools: $(STAMP)
+	$(PY) -c "from scripts import tf_tools; tf_tools.ensure_hcl2(); tf_tools.ensure_checkov()"
+
+# No terraform binary can be installed here: parse, schema and checkov (scripts/tf_check.py), then the
+# review rules and the schema checker's own tests.
+tf-check: tf-tools
+	$(PY) -m scripts.tf_check
+	$(PY) -m pytest -q tests/terraform tests/unit/test_tf_schema.py
+
+package: $(STAMP)
+	$(PY) -m scripts.package --out build
 
 lint: $(STAMP) audit
 	$(VENV)/bin/ruff check .
@@ -52,4 +68,5 @@ demo: $(STAMP) airflow3
 	$(PY) -m scripts.demo
 
 clean:
-	rm -rf $(VENV) .venv-airflow3 .venv-airflow2 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-airflow3 .venv-airflow2 .venv-hcl2 .venv-checkov .pytest_cache .mypy_cache .ruff_cache \
+		.cache build

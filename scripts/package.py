@@ -108,7 +108,10 @@ def _write_zip(path: Path, files: Iterable[tuple[str, bytes]]) -> Package:
     names = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in sorted(files):
-            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16  # as the modules' archive_file (output_file_mode = "0644")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
             names.append(name)
     return Package(path, tuple(names))
 
