@@ -34,11 +34,12 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _read_event(path: str) -> Any:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise EventError(f"{path}: cannot read event file ({exc.strerror})") from None
     try:
-        return json.loads(text)
+        # From bytes, json detects UTF-8/16/32; anything else is a UnicodeDecodeError, which is a ValueError.
+        return json.loads(raw)
     except ValueError as exc:
         raise EventError(f"{path}: not JSON: {exc}") from None
 

@@ -312,11 +312,17 @@ def from_mapping(raw: Mapping[str, Any], origin: str) -> Config:
     routes_raw = raw.get("routes", [])
     if not isinstance(routes_raw, list) or not routes_raw:
         raise ConfigError(f"{origin}: at least one [[routes]] entry with a dag_id is required")
-    return Config(
-        airflow=_airflow(raw["airflow"], origin),
-        routes=tuple(_route(r, i, origin) for i, r in enumerate(routes_raw)),
-        origin=origin,
-    )
+    routes = tuple(_route(r, i, origin) for i, r in enumerate(routes_raw))
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        # Names are how logs and `explain` tell routes apart; two alike would blame the wrong one.
+        if route.name in seen:
+            raise ConfigError(
+                f"{origin}: routes[{index}].name {route.name!r} is already the name of routes[{seen[route.name]}]; "
+                "route names must be unique"
+            )
+        seen[route.name] = index
+    return Config(airflow=_airflow(raw["airflow"], origin), routes=routes, origin=origin)
 
 
 def load_file(path: str | os.PathLike[str]) -> Config:

@@ -17,6 +17,8 @@ OTHER = "other"
 
 #: The source of a trigger someone asked for over HTTP (a person, Cloud Scheduler), not a cloud event.
 HTTP = "http"
+GCS = "gcs"
+PUBSUB = "pubsub"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class ObjectEvent:
     @property
     def uri(self) -> str:
         """The object's URL as its cloud's tools spell it (``gs://`` or ``s3://``)."""
-        scheme = "gs" if self.source == "gcs" else self.source
+        scheme = "gs" if self.source == GCS else self.source
         return f"{scheme}://{self.bucket}/{self.key}"
 
     def identity(self) -> dict[str, Any]:

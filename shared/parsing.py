@@ -188,7 +188,7 @@ def _gcs_cloudevent(root: _View, ce_type: str) -> ObjectEvent:
 
 def _gcs_object(data: _View, *, event_type: str, event_name: str, event_id: str, event_time: datetime) -> ObjectEvent:
     return ObjectEvent(
-        source="gcs",
+        source=ev.GCS,
         bucket=data.text("bucket"),
         key=data.text("name"),
         event_type=event_type,
@@ -228,7 +228,7 @@ def _pubsub_cloudevent(root: _View) -> Event:
         return _gcs_notification(attributes, body_bytes, message_id, time, message.where)
     text = body_bytes.decode("utf-8", errors="replace")
     return MessageEvent(
-        source="pubsub",
+        source=ev.PUBSUB,
         message_id=message_id,
         body=_json_body(text),
         attributes=attributes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from shared.config import Route
-from shared.events import HTTP, Event, MessageEvent, ObjectEvent
+from shared.events import GCS, HTTP, PUBSUB, Event, MessageEvent, ObjectEvent
 
 
 def mismatch(route: Route, event: Event) -> str | None:
@@ -20,6 +20,11 @@ def mismatch(route: Route, event: Event) -> str | None:
         # route that lists "http" opts its DAG in to triggers on request.
         return "HTTP triggers need 'http' listed in the route's sources"
     if route.sources and event.source not in route.sources:
+        if event.source == GCS and PUBSUB in route.sources:
+            return (
+                f"source 'gcs' is not one of {list(route.sources)} (a Cloud Storage notification is source 'gcs' "
+                "whether it comes as an Eventarc event or through Pub/Sub; add 'gcs' to sources)"
+            )
         return f"source {event.source!r} is not one of {list(route.sources)}"
     if isinstance(event, ObjectEvent):
         return _object_mismatch(route, event)
@@ -46,7 +51,9 @@ def _object_mismatch(route: Route, event: ObjectEvent) -> str | None:
     for pattern in route.exclude:
         if fnmatchcase(key, pattern):
             return f"key is excluded by {pattern!r}"
-    if route.min_size is not None and (event.size is None or event.size < route.min_size):
+    if route.min_size is not None and event.size is None:
+        return f"the event carries no object size, so min_size {route.min_size} cannot match it"
+    if route.min_size is not None and event.size is not None and event.size < route.min_size:
         return f"size {event.size} is below min_size {route.min_size}"
     return None
 

@@ -332,7 +332,8 @@ EXPECTED_STDERR = {
                     ("deletions", "deleted"),
                 ]
             )
-            + "; route requests: source 'gcs' is not one of ['pubsub', 'sns']; "
+            + "; route requests: source 'gcs' is not one of ['pubsub', 'sns'] (a Cloud Storage notification is "
+            "source 'gcs' whether it comes as an Eventarc event or through Pub/Sub; add 'gcs' to sources); "
             "route queue: source 'gcs' is not one of ['sqs'])\n"
         )
         for event_type in ("archived", "metadata_updated")
@@ -410,7 +411,8 @@ def test_explain_prints_non_ascii_keys_unescaped(tmp_path: Path, config_path: Pa
 
 
 def test_explain_reads_stdin(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO((EVENTS_DIR / "sns_message.json").read_text(encoding="utf-8")))
+    stdin = io.TextIOWrapper(io.BytesIO((EVENTS_DIR / "sns_message.json").read_bytes()), encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", stdin)
     code, out = explain(config_path, "-")
     assert code == 0
     assert [json.loads(line)["dag_id"] for line in out.splitlines()] == ["load_orders"]
@@ -435,13 +437,15 @@ def test_explain_a_list_of_payloads(tmp_path: Path, config_path: Path, capsys: p
         ('{"hello": "world"}', "event: unrecognized payload (top-level keys: hello)"),
         ('{"Records": [{"eventSource": "aws:s3"}]}', "Records[0].s3 is missing"),
         ("", "not JSON"),
+        (b'{"name": "caf\xe9.csv"}', "not JSON: 'utf-8' codec can't decode byte 0xe9"),  # Latin-1, not UTF-8
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not JSON"),  # not text at all
     ],
 )
 def test_explain_unparseable_event_exits_2(
-    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str], content: str | bytes, message: str
 ) -> None:
     event_path = tmp_path / "broken.json"
-    event_path.write_text(content, encoding="utf-8")
+    event_path.write_bytes(content if isinstance(content, bytes) else content.encode())
     code, out = explain(config_path, event_path)
     err = capsys.readouterr().err
     assert code == 2

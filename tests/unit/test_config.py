@@ -351,6 +351,12 @@ ERRORS = [
         "at least one [[routes]]",
         id="routes-table-not-array",
     ),
+    pytest.param(
+        '[airflow]\nurl = "https://x.example.com"\n[[routes]]\ndag_id = "a"\nname = "orders"\n'
+        '[[routes]]\ndag_id = "b"\nname = "orders"\n',
+        "routes[1].name 'orders' is already the name of routes[0]; route names must be unique",
+        id="duplicate-route-name",
+    ),
     # syntax
     pytest.param('[airflow\nurl = "https://x.example.com"\n', "not valid TOML", id="bad-toml"),
     pytest.param('[airflow]\nurl = "https://x.example.com"\nurl = "https://y"\n', "not valid TOML", id="dup-key"),

@@ -140,14 +140,31 @@ CASES = [
     pytest.param(route(min_size=1000), obj(size=52811), None, id="min-size-above"),
     pytest.param(route(min_size=52811), obj(size=52811), None, id="min-size-equal"),
     pytest.param(route(min_size=52812), obj(size=52811), "size 52811 is below min_size 52812", id="min-size-below"),
-    pytest.param(route(min_size=1), obj(size=None), "size None is below min_size 1", id="min-size-unknown-size"),
-    pytest.param(route(min_size=0), obj(size=None), "size None is below min_size 0", id="min-size-zero-unknown"),
+    pytest.param(
+        route(min_size=1),
+        obj(size=None),
+        "the event carries no object size, so min_size 1 cannot match it",
+        id="min-size-unknown-size",
+    ),
+    pytest.param(
+        route(min_size=0),
+        obj(size=None),
+        "the event carries no object size, so min_size 0 cannot match it",
+        id="min-size-zero-unknown",
+    ),
     pytest.param(route(min_size=0), obj(size=0), None, id="min-size-zero-empty-object"),
     pytest.param(route(), obj(size=None), None, id="no-min-size-unknown-size"),
     # sources
     pytest.param(route(sources=("gcs", "s3")), obj(), None, id="sources-object"),
     pytest.param(route(sources=("s3",)), obj(), "source 'gcs' is not one of ['s3']", id="sources-object-mismatch"),
     pytest.param(route(sources=("pubsub",)), msg(), None, id="sources-message"),
+    pytest.param(
+        route(sources=("pubsub",)),
+        obj(),
+        "source 'gcs' is not one of ['pubsub'] (a Cloud Storage notification is source 'gcs' whether it comes as an "
+        "Eventarc event or through Pub/Sub; add 'gcs' to sources)",
+        id="sources-gcs-notification-is-not-pubsub",
+    ),
     pytest.param(
         route(sources=("pubsub",)), msg(source="sns"), "source 'sns' is not one of ['pubsub']", id="sources-sns"
     ),
