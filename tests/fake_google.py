@@ -73,7 +73,7 @@ SHADOWING_VARIABLES = (
     "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE",
     "GOOGLE_API_USE_MTLS_ENDPOINT",
 )
-_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 _NO_PROXY = "127.0.0.1,localhost"
 
 _METADATA_ROOT = "/computeMetadata/v1/"
@@ -341,7 +341,7 @@ class FakeGoogle(LoopbackServer):
         for name in SHADOWING_VARIABLES:
             env.pop(name, None)
         env["CLOUDSDK_CONFIG"] = self._config_dir
-        for name in _PROXY_VARIABLES:
+        for name in PROXY_VARIABLES:
             env[name] = self.url
         env["NO_PROXY"] = env["no_proxy"] = _NO_PROXY
 

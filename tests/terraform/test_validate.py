@@ -8,7 +8,9 @@ from typing import Any
 from scripts import tf_schema, tf_tools
 
 
-def test_every_resource_matches_the_provider_schema(documents: dict[str, dict[str, Any]]) -> None:
+def test_every_resource_matches_the_provider_schema(
+    documents: dict[str, dict[str, Any]], provider_wheels: dict[str, Path]
+) -> None:
     resources = list(tf_tools.blocks(documents, "resource")) + list(tf_tools.blocks(documents, "data"))
     assert len(resources) > 20, "too few resources parsed for this check to mean anything"
     findings = tf_schema.validate(documents)

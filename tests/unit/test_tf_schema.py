@@ -17,28 +17,9 @@ from typing import Any
 import pytest
 
 from scripts import tf_schema
+from tests.conftest import reach_pypi
 
 PATH = "terraform/modules/x/main.tf"
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
-
-
-def _reach_pypi(monkeypatch: pytest.MonkeyPatch) -> None:
-    # tests/conftest.py proxies every outbound request to the fake Google, which refuses it; pip's download
-    # from the package index is not a Google call, so its subprocess goes direct.
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="session")
-def provider_wheels() -> dict[str, Path]:
-    """Every pinned wheel, downloaded on first use; skips the module if they cannot be obtained."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _reach_pypi(monkeypatch)
-        try:
-            wheels = {name: tf_schema.ensure_wheel(provider) for name, provider in tf_schema.PROVIDERS.items()}
-        except tf_schema.SchemaUnavailable as exc:
-            pytest.skip(f"provider bindings unavailable: {exc}")
-    return wheels
 
 
 @pytest.fixture(scope="session")
@@ -580,7 +561,7 @@ def test_json_cache_is_reused(
 
 
 def test_download_refuses_a_wrong_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _reach_pypi(monkeypatch)
+    reach_pypi(monkeypatch)
     monkeypatch.setattr(tf_schema, "CACHE_DIR", tmp_path)
     archive = tf_schema.PROVIDERS["archive"]
     tampered = tf_schema.Provider(**{**archive.__dict__, "sha256": "0" * 64})
