@@ -1,4 +1,4 @@
-"""Install, start and stop a throw-away local ``airflow standalone``.
+"""Install, start and stop a throw-away local ``airflow standalone`` on its own PostgreSQL.
 
 Shared by the demo and the pytest integration fixtures so both exercise a real
 Airflow REST API (v2 on Airflow 3, v1 on Airflow 2) instead of a mock.
@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any
 
 from scripts import venvs
+from scripts.local_postgres import LocalPostgres
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
@@ -200,6 +201,7 @@ class LocalAirflow:
         self.api_prefix: str = "/api/v2" if major == "3" else "/api/v1"
         self.log_path: Path = self.home / "standalone.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._postgres: LocalPostgres | None = None
         self._token: str | None = None
         self._stopped = False
         # Registered from the start so even a never-started instance removes
@@ -241,7 +243,16 @@ class LocalAirflow:
             self.url = f"http://127.0.0.1:{self.port}"
         venv = ensure_venv(self.major)
         self.home.mkdir(parents=True, exist_ok=True)
-        settings = self._settings()
+        # Its own PostgreSQL, as Composer and MWAA have: SQLite serialises concurrent writers (Airflow 3.3 answers
+        # 500 after a 5 s lock wait), and only a real database lets LocalExecutor run tasks in parallel.
+        self._postgres = LocalPostgres()
+        try:
+            self._postgres.start()
+            database_url = self._postgres.create_database(f"airflow{self.major}")
+        except BaseException:
+            self.stop()
+            raise
+        settings = self._settings(database_url)
         self._write_config(settings)
 
         env = self._child_env(venv, settings)
@@ -284,11 +295,17 @@ class LocalAirflow:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
             _log(f"Airflow {self.major} stopped in {time.monotonic() - started:.1f}s")
+        # Its database goes after Airflow, which would otherwise log every lost connection on the way out.
+        postgres, self._postgres = self._postgres, None
+        if postgres is not None:
+            postgres.stop()
         if self._owns_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    def _settings(self) -> dict[tuple[str, str], str]:
+    def _settings(self, database_url: str) -> dict[tuple[str, str], str]:
         common = {
+            ("database", "sql_alchemy_conn"): database_url,
+            ("core", "executor"): "LocalExecutor",
             ("core", "dags_folder"): str(self.dags_folder),
             ("core", "load_examples"): "False",
             ("core", "dags_are_paused_at_creation"): "False",
@@ -363,9 +380,11 @@ class LocalAirflow:
             time.sleep(_POLL_INTERVAL)
 
     def check_alive(self) -> None:
-        """Raise RuntimeError (with the log tail) unless the standalone process is running."""
+        """Raise RuntimeError (with the log tail) unless the standalone process and its database are running."""
         if self._proc is None:
             raise RuntimeError("Airflow is not running (call start() first)")
+        if self._postgres is None or not self._postgres.alive():
+            raise RuntimeError(f"Airflow {self.major}'s PostgreSQL is not running")
         code = self._proc.poll()
         if code is not None:
             raise RuntimeError(f"airflow standalone exited with code {code}; last log lines:\n{self.log_tail()}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from scripts.local_airflow import REPO_ROOT
 from tests.fake_mwaa import MAX_PATH, FakeMwaa
 from tests.fault_proxy import FaultProxy, FaultSchedule
 from tests.integration.conftest import DEMO_DAG, Target
@@ -285,7 +287,9 @@ def test_cli_refuses_bad_tokens_and_commands_off_mwaas_list(
     with_expired = run_cli(mwaa.host, expired["CliToken"], "version")
     with_unknown = run_cli(mwaa.host, "not-a-token", "version")
 
-    assert version[:2] == (200, "3.1.8\n")
+    pinned = re.search(r"^apache-airflow==(\S+)$", (REPO_ROOT / "requirements" / "airflow3.txt").read_text(), re.M)
+    assert pinned is not None
+    assert version[:2] == (200, f"{pinned.group(1)}\n")
     assert unsupported[0] == 500
     assert with_expired[0] == with_unknown[0] == 403
     assert mwaa.cli_commands == ["version"]
