@@ -58,8 +58,11 @@ lint: $(STAMP) audit
 audit: $(STAMP)
 	$(VENV)/bin/pip-audit --progress-spinner off
 
+# Writers against the local Airflow, then this project against the usual way (bench/compare.py); both
+# print, and compare.py writes its tables into bench/RESULTS.md.
 bench: $(STAMP) airflow3
 	$(PY) -m bench.trigger_latency
+	$(PY) -m bench.compare
 
 soak: $(STAMP) airflow3 airflow2
 	FAULT_EVENTS=$${FAULT_EVENTS:-2000} $(PY) -m pytest tests/integration/test_faults.py -k every_event -q
