@@ -7,18 +7,20 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
 
 from shared.airflow_client import AirflowClient
-from shared.composer import ComposerEnvironment, read_environment
 from shared.config import AirflowSettings, Config, from_environment
 from shared.credentials import Credentials, credentials_for
 from shared.dispatch import Dispatcher, Report
 from shared.errors import ConfigError, TriggerError
-from shared.google_credentials import GoogleAccessToken
 from shared.parsing import ParseResult
 from shared.transport import HttpTransport, Transport
+
+if TYPE_CHECKING:
+    from shared.composer import ComposerEnvironment
 
 log = logging.getLogger("dag_trigger")
 
@@ -56,6 +58,10 @@ def resolve(settings: AirflowSettings, session: requests.Session) -> Setup:
     """
     if not settings.composer_environment:
         return Setup(settings, credentials_for(settings))
+    # Only a Composer setup needs these: the other modes' cold start does not load them.
+    from shared.composer import read_environment
+    from shared.google_credentials import GoogleAccessToken
+
     access = GoogleAccessToken()
     timeout = (settings.connect_timeout, min(settings.read_timeout, settings.deadline))
     environment = read_environment(settings.composer_environment, session, access, timeout)
