@@ -259,6 +259,14 @@ def render_cold(section: Mapping[str, Any]) -> list[str]:
 
     row("interpreters", lambda e: str(e["interpreters"]))
     row("own import cost (median; fastest)", lambda e: f"**{_ms(e['own_import_ms'])}**; {_ms(e['own_import_ms_min'])}")
+    row(
+        "of which generating dataclass methods (classes)",
+        lambda e: (
+            f"{_ms(e['own_import_dataclass_ms'])} ({e['own_import_dataclasses']})"
+            if "own_import_dataclass_ms" in e
+            else "-"
+        ),
+    )
     row("own import cost, project compiled at import (no .pyc)", lambda e: _ms(e.get("own_import_compiling_ms")))
     row(
         "non-project modules preloaded (third-party)",
@@ -510,9 +518,17 @@ def misses(sections: Mapping[str, Any]) -> list[str]:
                     if not late
                     else f"yet {len(late)} still loaded during it ({', '.join(late[:5])}), counted here too"
                 )
+                generated = ""
+                if "own_import_dataclass_ms" in entry:
+                    generated = (
+                        f" Of it, {entry['own_import_dataclass_ms']:.1f} ms is the standard library generating the "
+                        f"methods of {entry['own_import_dataclasses']} dataclasses (`dataclasses` compiles each "
+                        "class's `__init__`, `__eq__`, `__repr__`, ... with `exec`): under the target only without "
+                        "the typed boundary types the project is built on, or with fewer of them at import."
+                    )
                 notes.append(
                     f"own import of `{entry['module']}`: {entry['own_import_ms']:.1f} ms with every non-project module "
-                    f"preloaded; {what}. The largest under `-X importtime`: {top}. The whole cold import is "
+                    f"preloaded; {what}.{generated} The largest under `-X importtime`: {top}. The whole cold import is "
                     f"{entry['cold_import_ms']:.0f} ms (the packages' share is in section 4)."
                 )
     sqs = sections.get("sqs", {}).get("data")
