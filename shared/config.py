@@ -35,6 +35,9 @@ SOURCES = ("gcs", "s3", "pubsub", "sns", "sqs", "http")
 MWAA_TRANSPORTS = ("invoke_rest_api", "cli_token")
 ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 COMPOSER_ENVIRONMENT_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/environments/[^/]+")
+WORKLOAD_IDENTITY_PROVIDER_PATTERN = re.compile(
+    r"projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]+/providers/[a-z0-9-]+"
+)
 _REQUIRED = object()
 
 
@@ -54,8 +57,14 @@ class AirflowSettings:
     iap_client_id: str | None = None
     #: A self-signed JWT's ``aud``; defaults to ``<scheme>://<host>/*``.
     iap_jwt_audience: str | None = None
-    #: The service account that signs IAP JWTs; defaults to the runtime service account.
+    #: The Google service account the function acts as: the one that signs IAP JWTs (default: the runtime
+    #: service account), or with workload identity federation the one impersonated.
     service_account: str | None = None
+    #: AWS -> Google: a Workload Identity Federation credential configuration file (what ``gcloud iam
+    #: workload-identity-pools create-cred-config --aws`` writes); its AWS credentials come from botocore.
+    google_credential_config: str | None = None
+    #: AWS -> Google without a file: ``projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/P``.
+    workload_identity_provider: str | None = None
     #: A Secrets Manager secret (name or ARN) holding the password, read through Powertools Parameters.
     password_secret: str | None = None
     #: An Amazon MWAA environment's name: calls go through the MWAA API instead of HTTP to ``url``.
@@ -70,6 +79,10 @@ class AirflowSettings:
     assume_role_external_id: str | None = None
     assume_role_session_name: str = "dag-trigger"
     assume_role_duration: int = 3600
+    #: Google -> AWS: a role to assume with the function's Google-signed ID token (AssumeRoleWithWebIdentity).
+    web_identity_role_arn: str | None = None
+    #: The audience of that ID token; the role's trust policy checks it as ``accounts.google.com:oaud``.
+    web_identity_audience: str = "sts.amazonaws.com"
     #: Calls per second to one MWAA environment, from this process (a token bucket).
     rate_limit: float = 10.0
     connect_timeout: float = 5.0
@@ -128,6 +141,8 @@ _AIRFLOW_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "iap_client_id": ((str,), None),
     "iap_jwt_audience": ((str,), None),
     "service_account": ((str,), None),
+    "google_credential_config": ((str,), None),
+    "workload_identity_provider": ((str,), None),
     "password_secret": ((str,), None),
     "mwaa_environment": ((str,), None),
     "mwaa_transport": ((str,), "invoke_rest_api"),
@@ -136,6 +151,8 @@ _AIRFLOW_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "assume_role_external_id": ((str,), None),
     "assume_role_session_name": ((str,), "dag-trigger"),
     "assume_role_duration": ((int,), 3600),
+    "web_identity_role_arn": ((str,), None),
+    "web_identity_audience": ((str,), "sts.amazonaws.com"),
     "rate_limit": ((int, float), 10.0),
     "connect_timeout": ((int, float), 5.0),
     "read_timeout": ((int, float), 30.0),
@@ -257,6 +274,7 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
             f"{origin}: [airflow].assume_role_arn must be an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME "
             f"(got {values['assume_role_arn']!r})"
         )
+    _federation(values, origin)
     if not 900 <= values["assume_role_duration"] <= 43200:
         raise ConfigError(f"{origin}: [airflow].assume_role_duration must be 900 to 43200 seconds (STS's range)")
     if values["auth"] in ("basic", "jwt") and not values["username"]:
@@ -267,6 +285,49 @@ def _airflow(raw: Any, origin: str) -> AirflowSettings:
         if not math.isfinite(values[key]) or values[key] <= 0:
             raise ConfigError(f"{origin}: [airflow].{key} must be positive (got {values[key]})")
     return AirflowSettings(**values)
+
+
+def _federation(values: dict[str, Any], origin: str) -> None:
+    """Check the cross-cloud keys: Google credentials from AWS, or an AWS role from a Google identity."""
+    provider, config_file = values["workload_identity_provider"], values["google_credential_config"]
+    if provider is not None and config_file is not None:
+        raise ConfigError(
+            f"{origin}: [airflow] sets both workload_identity_provider and google_credential_config; the file already "
+            "names its provider: keep one"
+        )
+    if provider is not None:
+        if not WORKLOAD_IDENTITY_PROVIDER_PATTERN.fullmatch(provider):
+            raise ConfigError(
+                f"{origin}: [airflow].workload_identity_provider must be projects/PROJECT_NUMBER/locations/global/"
+                f"workloadIdentityPools/POOL/providers/PROVIDER (got {provider!r})"
+            )
+        if not values["service_account"]:
+            raise ConfigError(
+                f"{origin}: [airflow].workload_identity_provider needs service_account, the Google service account "
+                "to impersonate (its email)"
+            )
+    federated = provider is not None or config_file is not None
+    if federated and values["auth"] not in (*GOOGLE_AUTH_MODES, "auto"):
+        raise ConfigError(
+            f"{origin}: Google credentials from AWS (workload_identity_provider or google_credential_config) serve "
+            f"auth = 'composer', 'iap' or 'iap_jwt', not {values['auth']!r}"
+        )
+    role = values["web_identity_role_arn"]
+    if role is not None:
+        if not ROLE_ARN_PATTERN.fullmatch(role):
+            raise ConfigError(
+                f"{origin}: [airflow].web_identity_role_arn must be an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME "
+                f"(got {role!r})"
+            )
+        if values["mwaa_environment"] is None:
+            raise ConfigError(f"{origin}: [airflow].web_identity_role_arn is for MWAA: set mwaa_environment too")
+        if values["assume_role_arn"] is not None:
+            raise ConfigError(
+                f"{origin}: [airflow] sets both web_identity_role_arn and assume_role_arn: the role assumed with the "
+                "Google identity must be the one allowed to call MWAA"
+            )
+    if not values["web_identity_audience"].strip():
+        raise ConfigError(f"{origin}: [airflow].web_identity_audience must not be empty")
 
 
 def _route(raw: Any, index: int, origin: str) -> Route:
@@ -355,6 +416,11 @@ _ENV_AIRFLOW = {
     "IAP_CLIENT_ID": "iap_client_id",
     "IAP_JWT_AUDIENCE": "iap_jwt_audience",
     "IAP_SERVICE_ACCOUNT": "service_account",
+    "GOOGLE_SERVICE_ACCOUNT": "service_account",
+    "GOOGLE_CREDENTIAL_CONFIG": "google_credential_config",
+    "GOOGLE_WORKLOAD_IDENTITY_PROVIDER": "workload_identity_provider",
+    "WEB_IDENTITY_ROLE_ARN": "web_identity_role_arn",
+    "WEB_IDENTITY_AUDIENCE": "web_identity_audience",
     "AIRFLOW_PASSWORD_SECRET": "password_secret",
     "MWAA_ENVIRONMENT": "mwaa_environment",
     "MWAA_TRANSPORT": "mwaa_transport",
@@ -380,7 +446,13 @@ def from_environment(env: Mapping[str, str] | None = None) -> Config:
             f"environment: set {CONFIG_ENV} to a config file, or AIRFLOW_URL (or COMPOSER_ENVIRONMENT, or "
             "MWAA_ENVIRONMENT) and DAG_ID for a single-DAG setup"
         )
-    airflow: dict[str, Any] = {key: env[name] for name, key in _ENV_AIRFLOW.items() if env.get(name)}
+    airflow: dict[str, Any] = {}
+    for name, key in _ENV_AIRFLOW.items():
+        if env.get(name):
+            if airflow.get(key, env[name]) != env[name]:
+                # IAP_SERVICE_ACCOUNT predates GOOGLE_SERVICE_ACCOUNT; both may be set, but not to two accounts.
+                raise ConfigError(f"environment: {name} and another variable set [airflow].{key} to different values")
+            airflow[key] = env[name]
     if env.get(_ENV_DEADLINE):
         try:
             airflow["deadline"] = float(env[_ENV_DEADLINE])

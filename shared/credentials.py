@@ -430,10 +430,15 @@ def credentials_for(
     if settings.auth in GOOGLE_AUTH_MODES:
         from shared import google_credentials as google
 
-        access = google_access if isinstance(google_access, google.GoogleAccessToken) else google.GoogleAccessToken()
+        if isinstance(google_access, google.GoogleAccessToken):
+            access = google_access
+        else:
+            access = google.access_token_for(settings)
         if settings.auth == "composer":
             return access
         if settings.auth == "iap":
+            if google.is_federated(settings):
+                return google.IapImpersonatedIdToken(settings.url, access, settings.iap_client_id)
             return google.IapIdToken(settings.url, settings.iap_client_id)
         return google.IapServiceAccountJwt(
             settings.url,

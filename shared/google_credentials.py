@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 
 from shared import credentials as core
+from shared.config import AirflowSettings
 from shared.credentials import Credentials, jwt_claims
 from shared.errors import CredentialError
 
@@ -107,6 +108,10 @@ def _google_errors(doing: str) -> Iterator[None]:
     except exceptions.RefreshError as exc:
         retryable = bool(getattr(exc, "retryable", False))
         raise CredentialError(f"Google refused {doing}: {exc}", retryable=retryable) from None
+    except exceptions.GoogleAuthError as exc:
+        # OAuthError: Google STS refused a workload identity federation exchange (an untrusted identity, a
+        # provider condition it fails); a retry gets the same answer.
+        raise CredentialError(f"Google refused {doing}: {exc}") from None
 
 
 def _aware(expiry: datetime | None) -> datetime | None:
@@ -128,10 +133,12 @@ class GoogleAccessToken(Credentials):
         "composer_auth_user_registration_role says otherwise; Viewer cannot trigger). "
     )
 
-    def __init__(self, scopes: tuple[str, ...] = (CLOUD_PLATFORM_SCOPE,)) -> None:
+    def __init__(self, scopes: tuple[str, ...] = (CLOUD_PLATFORM_SCOPE,), *, source: Any = None) -> None:
+        """``source``: google-auth credentials to mint with (federated ones from AWS); default: whatever
+        ``google.auth.default()`` finds on the first refresh."""
         super().__init__()
         self.scopes = scopes
-        self._source: Any = None
+        self._source: Any = source
 
     def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
         """Find the credentials google-auth would use (once), then mint an access token."""
@@ -170,6 +177,24 @@ class GoogleAccessToken(Credentials):
         return f"{type(self._source).__module__.removeprefix('google.')}.{type(self._source).__name__}"
 
 
+def is_federated(settings: AirflowSettings) -> bool:
+    """True when Google credentials come from AWS through workload identity federation."""
+    return bool(settings.google_credential_config or settings.workload_identity_provider)
+
+
+def access_token_for(settings: AirflowSettings) -> GoogleAccessToken:
+    """The access token the settings call for: the runtime's own credentials, or federated ones from AWS.
+
+    Federated credentials are built here, when the dispatcher is, so a bad credential configuration is a
+    configuration error at once rather than a failed request later.
+    """
+    if not is_federated(settings):
+        return GoogleAccessToken()
+    from shared.workload_identity import federated_credentials
+
+    return GoogleAccessToken(source=federated_credentials(settings, (CLOUD_PLATFORM_SCOPE,)))
+
+
 def discover_iap_client_id(session: requests.Session, url: str, timeout: tuple[float, float]) -> str:
     """IAP's OAuth client id, from the login redirect it answers an unauthenticated request with."""
     try:
@@ -189,7 +214,46 @@ def discover_iap_client_id(session: requests.Session, url: str, timeout: tuple[f
     return client_ids[0]
 
 
-class IapIdToken(Credentials):
+class GoogleIdToken(Credentials):
+    """The runtime service account's OIDC ID token for ``audience``, from the metadata server through google-auth.
+
+    On its own it is the web identity token a Cloud Run function presents to AWS STS
+    (``AssumeRoleWithWebIdentity``); :class:`IapIdToken` adds what Identity-Aware Proxy needs.
+    """
+
+    def __init__(self, audience: str | None) -> None:
+        super().__init__()
+        self.audience = audience
+        self._source: Any = None
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        """The current token's claims (not verified: for messages), empty before the first refresh."""
+        return jwt_claims(self.token or "")
+
+    def describe(self) -> str:
+        """For ``dag-trigger doctor``: whose ID token, for which audience."""
+        return (
+            f"ID token for {self.claims.get('email', 'an unnamed account')} ({type(self._source).__name__}), "
+            f"audience {self.audience}, valid until {self.expiry}"
+        )
+
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
+        """Build google-auth's ID token credentials (once), then mint a token."""
+        request = _ClippedRequest(session, timeout)
+        with _google_errors(f"an ID token for audience {self.audience}"):
+            if self._source is None:
+                from google.oauth2 import id_token
+
+                self._source = id_token.fetch_id_token_credentials(  # type: ignore[no-untyped-call]
+                    self.audience, request=request
+                )
+            self._source.refresh(request)
+        self.token, self.expiry = self._source.token, _aware(self._source.expiry)
+        log.info("fetched Google ID token", extra={"audience": self.audience, "expires": str(self.expiry)})
+
+
+class IapIdToken(GoogleIdToken):
     """``auth = "iap"``: an OIDC ID token of the runtime service account, audience the IAP OAuth client id."""
 
     at_proxy = True
@@ -197,35 +261,24 @@ class IapIdToken(Credentials):
     unauthorized_hint = _IAP_REFUSED_ID_ADVICE
 
     def __init__(self, url: str, client_id: str | None = None) -> None:
-        super().__init__()
+        super().__init__(client_id)
         self.url = url
-        self.client_id = client_id
         self._client_id_origin = "configured" if client_id else "discovered from IAP's sign-in redirect"
-        self._source: Any = None
+
+    @property
+    def client_id(self) -> str | None:
+        """IAP's OAuth client id: the token's audience."""
+        return self.audience
 
     def describe(self) -> str:
         """For ``dag-trigger doctor``: whose ID token, for which audience, and where the audience came from."""
-        claims = jwt_claims(self.token or "")
-        return (
-            f"ID token for {claims.get('email', 'an unnamed account')} ({type(self._source).__name__}), audience "
-            f"{self.client_id} ({self._client_id_origin}), valid until {self.expiry}"
-        )
+        return f"{super().describe()} ({self._client_id_origin})"
 
     def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
-        """Discover the audience (once), build google-auth's ID token credentials (once), mint a token."""
-        if self.client_id is None:
-            self.client_id = discover_iap_client_id(session, self.url, timeout)
-        request = _ClippedRequest(session, timeout)
-        with _google_errors(f"an ID token for audience {self.client_id}"):
-            if self._source is None:
-                from google.oauth2 import id_token
-
-                self._source = id_token.fetch_id_token_credentials(  # type: ignore[no-untyped-call]
-                    self.client_id, request=request
-                )
-            self._source.refresh(request)
-        self.token, self.expiry = self._source.token, _aware(self._source.expiry)
-        log.info("fetched Google ID token", extra={"audience": self.client_id, "expires": str(self.expiry)})
+        """Discover the audience (once), then mint a token."""
+        if self.audience is None:
+            self.audience = discover_iap_client_id(session, self.url, timeout)
+        super().refresh(session, timeout)
 
 
 class IapServiceAccountJwt(Credentials):
@@ -283,44 +336,112 @@ class IapServiceAccountJwt(Credentials):
             "iat": int(now.timestamp()),
             "exp": int(expiry.timestamp()),
         }
-        url = f"{google_api_base('iamcredentials')}v1/projects/-/serviceAccounts/{quote(email, safe='@')}:signJwt"
-        response = self._sign(session, url, claims, timeout)
-        if response.status_code == 401:
-            # The access token was revoked or expired early: one fresh one, once.
-            self._access.invalidate()
-            self._access.before_request(session, timeout)
-            response = self._sign(session, url, claims, timeout)
-        if response.status_code == 403:
-            raise CredentialError(
-                f"IAM Credentials refused to sign a JWT for {email} (403): the runtime service account needs "
-                f"roles/iam.serviceAccountTokenCreator on {email} (permission iam.serviceAccounts.signJwt)"
-            )
-        if response.status_code != 200:
-            raise CredentialError(
-                f"IAM Credentials signJwt for {email} answered {response.status_code}: {_google_error(response)}",
-                retryable=response.status_code == 429 or response.status_code >= 500,
-            )
-        try:
-            token = response.json()["signedJwt"]
-        except (ValueError, KeyError, TypeError):
-            raise CredentialError("IAM Credentials signJwt answered 200 without a signedJwt", retryable=True) from None
-        self.token, self.expiry = str(token), expiry
+        answer = iam_credentials(session, self._access, email, "signJwt", {"payload": json.dumps(claims)}, timeout)
+        token = answer.get("signedJwt")
+        if not isinstance(token, str):
+            raise CredentialError("IAM Credentials signJwt answered 200 without a signedJwt", retryable=True)
+        self.token, self.expiry = token, expiry
         log.info("signed IAP JWT", extra={"service_account": email, "audience": self.audience})
 
-    def _sign(
-        self, session: requests.Session, url: str, claims: dict[str, Any], timeout: tuple[float, float]
-    ) -> requests.Response:
-        try:
-            return session.post(
-                url,
-                json={"payload": json.dumps(claims)},
-                auth=self._access,
-                timeout=timeout,
-                allow_redirects=False,
+
+class IapImpersonatedIdToken(Credentials):
+    """``auth = "iap"`` from outside Google Cloud (workload identity federation): an ID token for the IAP client
+    id, minted by IAM Credentials ``generateIdToken`` for the impersonated service account.
+
+    There is no metadata server to ask off Google Cloud; the federated access token already belongs to the service
+    account, which needs ``iam.serviceAccounts.getOpenIdToken`` on itself (roles/iam.serviceAccountOpenIdTokenCreator).
+    """
+
+    at_proxy = True
+    forbidden_hint = _IAP_FORBIDDEN
+    unauthorized_hint = _IAP_REFUSED_ID_ADVICE
+
+    def __init__(self, url: str, access: GoogleAccessToken, client_id: str | None = None) -> None:
+        super().__init__()
+        self.url = url
+        self.client_id = client_id
+        self._access = access
+
+    def describe(self) -> str:
+        """For ``dag-trigger doctor``: whose ID token, for which audience, minted how."""
+        claims = jwt_claims(self.token or "")
+        return (
+            f"ID token for {claims.get('email', '?')} from IAM Credentials generateIdToken with "
+            f"{self._access.describe()}; audience {self.client_id}, valid until {self.expiry}"
+        )
+
+    def refresh(self, session: requests.Session, timeout: tuple[float, float]) -> None:
+        """Discover the audience (once), then mint an ID token through IAM Credentials."""
+        if self.client_id is None:
+            self.client_id = discover_iap_client_id(session, self.url, timeout)
+        self._access.before_request(session, timeout)
+        email = self._access.identity
+        if not email:
+            raise CredentialError(
+                "auth = 'iap' through workload identity federation needs a service account to impersonate: set "
+                "[airflow].service_account (or the credential configuration's service_account_impersonation_url)"
             )
-        except requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise CredentialError(f"cannot reach IAM Credentials at {url}: {reason}", retryable=True) from None
+        body = {"audience": self.client_id, "includeEmail": True}
+        answer = iam_credentials(session, self._access, email, "generateIdToken", body, timeout)
+        token = answer.get("token")
+        if not isinstance(token, str):
+            raise CredentialError("IAM Credentials generateIdToken answered 200 without a token", retryable=True)
+        self.token, self.expiry = token, core.jwt_expiry(token)
+        log.info("fetched Google ID token through IAM Credentials", extra={"audience": self.client_id})
+
+
+#: What each IAM Credentials method needs of the caller, for the 403 message.
+_IAM_PERMISSIONS = {
+    "signJwt": ("iam.serviceAccounts.signJwt", "roles/iam.serviceAccountTokenCreator"),
+    "generateIdToken": ("iam.serviceAccounts.getOpenIdToken", "roles/iam.serviceAccountOpenIdTokenCreator"),
+}
+
+
+def iam_credentials(
+    session: requests.Session,
+    access: GoogleAccessToken,
+    email: str,
+    method: str,
+    body: dict[str, Any],
+    timeout: tuple[float, float],
+) -> dict[str, Any]:
+    """Call IAM Credentials ``method`` for service account ``email`` with ``access``; its JSON answer.
+
+    A 401 (the access token revoked or expired early) gets one fresh token and one more try; a 403 names the
+    permission and role the caller lacks; 429 and 5xx may pass on a retry.
+    """
+    url = f"{google_api_base('iamcredentials')}v1/projects/-/serviceAccounts/{quote(email, safe='@')}:{method}"
+    response = _post_authorized(session, url, access, body, timeout)
+    if response.status_code == 401:
+        access.invalidate()
+        access.before_request(session, timeout)
+        response = _post_authorized(session, url, access, body, timeout)
+    if response.status_code == 403:
+        permission, role = _IAM_PERMISSIONS.get(method, (f"the permission {method} needs", "a role that grants it"))
+        raise CredentialError(
+            f"IAM Credentials refused {method} for {email} (403): {access.identity or 'the caller'} needs {role} on "
+            f"{email} (permission {permission}): {_google_error(response)}"
+        )
+    if response.status_code != 200:
+        raise CredentialError(
+            f"IAM Credentials {method} for {email} answered {response.status_code}: {_google_error(response)}",
+            retryable=response.status_code == 429 or response.status_code >= 500,
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        raise CredentialError(f"IAM Credentials {method} answered 200 with no JSON", retryable=True) from None
+    return answer if isinstance(answer, dict) else {}
+
+
+def _post_authorized(
+    session: requests.Session, url: str, access: GoogleAccessToken, body: dict[str, Any], timeout: tuple[float, float]
+) -> requests.Response:
+    try:
+        return session.post(url, json=body, auth=access, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise CredentialError(f"cannot reach IAM Credentials at {url}: {reason}", retryable=True) from None
 
 
 def _google_error(response: requests.Response) -> str:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import requests
+
 from shared.config import AirflowSettings
-from shared.errors import AirflowError, ConfigError, ForbiddenError, InvalidRequestError
+from shared.errors import AirflowError, ConfigError, CredentialError, ForbiddenError, InvalidRequestError
 from shared.transport import ApiCall, ApiResponse, Retryable, Transport
 
 log = logging.getLogger("dag_trigger.mwaa")
@@ -73,16 +76,27 @@ def aws_session(settings: AirflowSettings) -> Any:
     """A boto3 session in the configured region, with the assumed role's credentials when one is configured.
 
     The assumed role's credentials are botocore's own refreshable credentials: fetched on first use,
-    cached, and fetched again shortly before they expire, from the STS endpoint of the region.
+    cached, and fetched again shortly before they expire, from the STS endpoint of the region. What botocore
+    refuses while setting up (a profile that does not exist, an unreadable config file) is a configuration error.
     """
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return _aws_session(settings)
+    except BotoCoreError as exc:
+        raise ConfigError(f"cannot set up the AWS SDK: {exc}") from None
+
+
+def _aws_session(settings: AirflowSettings) -> Any:
     import boto3
     import botocore.session
     from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
     def new_session() -> Any:
         session = botocore.session.get_session()
-        if settings.aws_region:
-            session.set_config_variable("region", settings.aws_region)
+        region = settings.aws_region or aws_region(session)
+        if region:
+            session.set_config_variable("region", region)
         return session
 
     core = new_session()
@@ -107,7 +121,84 @@ def aws_session(settings: AirflowSettings) -> Any:
                 return DeferredRefreshableCredentials(fetcher.fetch_credentials, self.METHOD)
 
         core.get_component("credential_provider").insert_before("env", AssumedRole())
+    if settings.web_identity_role_arn:
+        fetch = _web_identity_fetcher(core, settings)
+
+        class AssumedRoleWithWebIdentity(CredentialProvider):  # type: ignore[misc]
+            METHOD = "assume-role-with-web-identity"
+
+            def load(self) -> Any:
+                return DeferredRefreshableCredentials(fetch, self.METHOD)
+
+        core.get_component("credential_provider").insert_before("env", AssumedRoleWithWebIdentity())
     return boto3.Session(botocore_session=core)
+
+
+def aws_region(session: Any) -> str | None:
+    """The runtime's AWS region: ``AWS_REGION`` (what Lambda sets and other SDKs read; botocore reads only
+    ``AWS_DEFAULT_REGION``), else botocore's (``AWS_DEFAULT_REGION``, the profile)."""
+    return os.environ.get("AWS_REGION") or session.get_config_variable("region")
+
+
+def _web_identity_fetcher(core: Any, settings: AirflowSettings) -> Callable[[], dict[str, Any]]:
+    """Google -> AWS: fetch the role's credentials with the function's Google-signed ID token.
+
+    botocore's web identity fetcher calls STS ``AssumeRoleWithWebIdentity`` (unsigned: a Cloud Run function has
+    no AWS credentials) at the region's endpoint; the refreshable credentials around it call it again shortly
+    before they expire, and only then is an ID token minted, so both happen once per credential lifetime.
+    """
+    from botocore.credentials import AssumeRoleWithWebIdentityCredentialFetcher
+    from botocore.exceptions import ClientError
+
+    from shared.google_credentials import GoogleIdToken
+
+    role = settings.web_identity_role_arn or ""
+    if not core.get_config_variable("region"):
+        raise ConfigError(
+            "[airflow].web_identity_role_arn needs an AWS region for STS and MWAA: set aws_region (or AWS_REGION)"
+        )
+    id_token = GoogleIdToken(settings.web_identity_audience)
+    http = requests.Session()
+    timeout = (settings.connect_timeout, settings.read_timeout)
+
+    def token() -> str:
+        id_token.before_request(http, timeout)
+        return id_token.token or ""
+
+    fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
+        core.create_client,
+        token,
+        role,
+        extra_args={
+            "RoleSessionName": settings.assume_role_session_name,
+            "DurationSeconds": settings.assume_role_duration,
+        },
+    )
+
+    def fetch() -> dict[str, Any]:
+        try:
+            return dict(fetcher.fetch_credentials())
+        except ClientError as exc:
+            raise _web_identity_refusal(exc, role, id_token.claims, settings.web_identity_audience) from None
+
+    return fetch
+
+
+def _web_identity_refusal(exc: Any, role: str, claims: Mapping[str, Any], audience: str) -> Exception:
+    """STS's refusal of AssumeRoleWithWebIdentity, with what the role's trust policy must say to accept the token."""
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", "")
+    doing = f"sts:AssumeRoleWithWebIdentity for {role}"
+    if code in ("IDPCommunicationError", "Throttling", "ServiceUnavailable", "InternalFailure"):
+        return Retryable(f"{doing}: {code}: {message}")
+    subject = claims.get("sub", "?")
+    return CredentialError(
+        f"{doing} was refused ({code}: {message}). The role's trust policy must let the federated principal "
+        f"accounts.google.com call sts:AssumeRoleWithWebIdentity with the conditions this token meets: "
+        f"accounts.google.com:aud = {claims.get('azp', subject)} (the service account's unique id), "
+        f"accounts.google.com:sub = {subject}, accounts.google.com:oaud = {audience} (the token's audience, "
+        f"[airflow].web_identity_audience); the token is for {claims.get('email', 'the runtime service account')}"
+    )
 
 
 def _quick_client(session: Any, service: str, settings: AirflowSettings) -> Any:
@@ -128,7 +219,8 @@ def caller_identity(settings: AirflowSettings, session: Any | None = None) -> st
     try:
         identity = _quick_client(session, "sts", settings).get_caller_identity()
     except (BotoCoreError, ClientError) as exc:
-        role = f" assuming {settings.assume_role_arn}" if settings.assume_role_arn else ""
+        assumed = settings.assume_role_arn or settings.web_identity_role_arn
+        role = f" assuming {assumed}" if assumed else ""
         raise ConfigError(f"cannot tell the AWS identity{role}: {exc}") from None
     how = " (assumed from the Lambda's own credentials)" if settings.assume_role_arn else ""
     return f"{identity['Arn']} in account {identity['Account']}{how}"

@@ -60,9 +60,9 @@ def resolve(settings: AirflowSettings, session: requests.Session) -> Setup:
         return Setup(settings, credentials_for(settings))
     # Only a Composer setup needs these: the other modes' cold start does not load them.
     from shared.composer import read_environment
-    from shared.google_credentials import GoogleAccessToken
+    from shared.google_credentials import access_token_for
 
-    access = GoogleAccessToken()
+    access = access_token_for(settings)
     timeout = (settings.connect_timeout, min(settings.read_timeout, settings.deadline))
     environment = read_environment(settings.composer_environment, session, access, timeout)
     resolved = environment.apply(settings)
