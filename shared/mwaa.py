@@ -81,10 +81,21 @@ def aws_session(settings: AirflowSettings) -> Any:
     """
     from botocore.exceptions import BotoCoreError
 
+    refresh_log = logging.getLogger("botocore.credentials")
+    if _without_traceback not in refresh_log.filters:
+        refresh_log.addFilter(_without_traceback)
     try:
         return _aws_session(settings)
     except BotoCoreError as exc:
         raise ConfigError(f"cannot set up the AWS SDK: {exc}") from None
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Keep botocore's one-line warning that a credential refresh failed, not its traceback: the failure reaches
+    the caller as an error of ours that says what to fix, and logs at 3 a.m. should not hold stack traces."""
+    record.exc_info = None
+    record.exc_text = None
+    return True
 
 
 def _aws_session(settings: AirflowSettings) -> Any:

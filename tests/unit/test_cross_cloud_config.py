@@ -275,3 +275,21 @@ def test_an_aws_profile_that_does_not_exist_is_a_config_error(bare_aws: pytest.M
     bare_aws.setenv("AWS_PROFILE", "no-such-profile")
     with pytest.raises(ConfigError, match="cannot set up the AWS SDK: The config profile \\(no-such-profile\\)"):
         aws_session(settings(mwaa_environment="prod", aws_region="eu-west-1", web_identity_role_arn=ROLE))
+
+
+def test_botocore_refresh_failures_are_logged_without_a_traceback(
+    bare_aws: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    import logging
+
+    from shared.mwaa import aws_session
+
+    aws_session(settings(mwaa_environment="prod", aws_region="eu-west-1", web_identity_role_arn=ROLE))
+    try:
+        raise RuntimeError("STS said no")
+    except RuntimeError:
+        logging.getLogger("botocore.credentials").warning("Refreshing temporary credentials failed", exc_info=True)
+
+    (record,) = [r for r in caplog.records if r.name == "botocore.credentials"]
+    assert record.exc_info is None
+    assert "Traceback" not in caplog.text
