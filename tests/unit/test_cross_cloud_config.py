@@ -293,3 +293,20 @@ def test_botocore_refresh_failures_are_logged_without_a_traceback(
     (record,) = [r for r in caplog.records if r.name == "botocore.credentials"]
     assert record.exc_info is None
     assert "Traceback" not in caplog.text
+
+
+def test_the_web_identity_exchange_goes_to_the_regions_sts_endpoint(bare_aws: pytest.MonkeyPatch):
+    from shared.mwaa import aws_session
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_STS_REGIONAL_ENDPOINTS"):
+        bare_aws.delenv(name, raising=False)
+    session = aws_session(settings(mwaa_environment="prod", aws_region="eu-west-1", web_identity_role_arn=ROLE))
+    # The fetcher creates its STS client the same way, from the same botocore session.
+    assert session._session.create_client("sts").meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
+
+def test_web_identity_without_a_region_is_a_config_error(bare_aws: pytest.MonkeyPatch):
+    from shared.mwaa import aws_session
+
+    with pytest.raises(ConfigError, match="needs an AWS region"):
+        aws_session(settings(mwaa_environment="prod", web_identity_role_arn=ROLE))
