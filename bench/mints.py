@@ -10,7 +10,11 @@ in a process whose ``GCE_METADATA_HOST`` already points at the fake (it reads th
 * MWAA through ``InvokeRestApi``: SigV4-signed with the Lambda's keys, no token; with ``assume_role_arn``, STS
   ``AssumeRole`` calls, counted by moto's STS; ``cli_token``: ``CreateCliToken`` calls, counted by
   ``tests.fake_mwaa.FakeMwaa`` (its CLI endpoint answers from canned output here, not a real Airflow CLI);
-* ``basic``, ``token_file``, ``none``: nothing is minted; the worker counts the provider's refreshes.
+* ``basic``, ``token_file``, ``none``: nothing is minted; the worker counts the provider's refreshes;
+* across clouds: from the Lambda with Google credentials through workload identity federation (its AWS
+  credentials from ``tests.fake_aws_container`` only; Google STS exchanges and IAM Credentials
+  ``generateAccessToken`` counted by FakeGoogle), and from the Cloud Function to MWAA with a role assumed with
+  its Google ID token (``AssumeRoleWithWebIdentity`` counted by moto's STS, the ID tokens by FakeGoogle).
 
 Each worker also counts, client-side, every ``refresh()`` of the project's credential providers.
 With ``short`` lifetimes (jwt, composer, iap: the server picks the lifetime) tokens live 62 s, so after the
@@ -54,6 +58,10 @@ ACCESS_KEY = "AKIDBENCHSTATIC00001"
 SECRET_KEY = "bench-secret-key"
 ENVIRONMENT = "bench"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/bench-trigger"
+WEB_IDENTITY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/bench-trigger-from-google"
+WIF_PROVIDER = "projects/123456789012/locations/global/workloadIdentityPools/bench/providers/aws"
+WIF_SERVICE_ACCOUNT = "bench-federated@bench-project.iam.gserviceaccount.com"
+CONTAINER_ROLE = "bench-task"
 SHORT_LIFETIME = 62.0
 #: A short-lifetime run lasts at least this long (more events if need be), so several lifetimes pass.
 SHORT_MIN_SECONDS = 8.0
@@ -80,6 +88,10 @@ class Mode:
     server_lifetime: bool = False
     google: bool = False
     aws: bool = False
+    #: AWS credentials only from the container credentials endpoint (none in the environment).
+    container: bool = False
+    #: No AWS credentials at all (a Cloud Run function).
+    keyless: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -170,6 +182,33 @@ def modes(stub_url: str, token_file: Path) -> list[Mode]:
             "MWAA CLI token (CreateCliToken)",
             aws=True,
         ),
+        Mode(
+            "composer from AWS, workload identity federation",
+            "lambda",
+            {
+                **http,
+                "auth": "composer",
+                "workload_identity_provider": WIF_PROVIDER,
+                "service_account": WIF_SERVICE_ACCOUNT,
+                "aws_region": REGION,
+            },
+            3600,
+            MARGIN,
+            "service account access token (Google STS exchange + IAM Credentials generateAccessToken)",
+            google=True,
+            container=True,
+        ),
+        Mode(
+            "mwaa from Google, AssumeRoleWithWebIdentity",
+            "gcf",
+            {**mwaa, "web_identity_role_arn": WEB_IDENTITY_ROLE_ARN},
+            3600,
+            BOTOCORE_ADVISORY,
+            "STS AssumeRoleWithWebIdentity credentials (for a Google ID token)",
+            google=True,
+            aws=True,
+            keyless=True,
+        ),
     ]
 
 
@@ -248,6 +287,7 @@ def run(events: int, *, short: bool = True) -> dict[str, Any]:
     from moto.server import ThreadedMotoServer
 
     from bench.stub import StubProcess
+    from tests.fake_aws_container import FakeContainerCredentials
     from tests.fake_google import FakeGoogle
 
     results: list[dict[str, Any]] = []
@@ -271,6 +311,10 @@ def run(events: int, *, short: bool = True) -> dict[str, Any]:
         mwaa.trust_moto(moto_url)
         airflow = StubAirflow(stub.url)
         mwaa.add_environment(ENVIRONMENT, airflow, upstream=stub.url)
+        container = stack.enter_context(FakeContainerCredentials(role=CONTAINER_ROLE))
+        provider = google.add_aws_provider(f"//iam.googleapis.com/{WIF_PROVIDER}", allowed_roles=[CONTAINER_ROLE])
+        google.trust_aws_credentials(*container.key)
+        google.allow_impersonation(google.aws_role_principal_set(provider, container.session_arn), WIF_SERVICE_ACCOUNT)
         token_file = directory / "token"
         token_file.write_text("bench-static-token\n")
 
@@ -290,7 +334,7 @@ def run(events: int, *, short: bool = True) -> dict[str, Any]:
                 google.reset_counts()
                 mwaa.reset_counts()
                 roles_before = assumed_roles()
-                env = _env(mode, google, mwaa, moto_url)
+                env = _env(mode, google, mwaa, moto_url, container)
                 config = write_config(directory, mode.name.replace(" ", "_").replace(",", ""), mode.airflow, STUB_DAG)
                 label = f"{mode.name}" + (f" (tokens live {lifetime:.0f} s)" if lifetime_override else "")
                 progress(f"mints: {label}, {events} events")
@@ -303,6 +347,7 @@ def run(events: int, *, short: bool = True) -> dict[str, Any]:
                 )  # fmt: skip
                 seen = stub.counts()
                 server = _server_mints(mode, seen, dict(google.mints), dict(mwaa.calls), assumed_roles() - roles_before)
+                exchanges = {name: count for name, count in google.calls.items() if count}
                 low, high = _expected(mode, worker["elapsed"], lifetime)
                 sent = worker["created"]
                 results.append(
@@ -320,24 +365,30 @@ def run(events: int, *, short: bool = True) -> dict[str, Any]:
                         "stub_requests_per_event": seen["total"] / sent,
                         "google_requests": dict(google.paths),
                         "mwaa_calls": dict(mwaa.calls),
+                        "google_calls": exchanges,
+                        "google_mints": {kind: count for kind, count in google.mints.items() if count},
                         "created": worker["created"],
                     }
                 )
     return {"events": events, "modes": results}
 
 
-def _env(mode: Mode, google: Any, mwaa: Any, moto_url: str) -> dict[str, str]:
+def _env(mode: Mode, google: Any, mwaa: Any, moto_url: str, container: Any) -> dict[str, str]:
     env = worker_env({PASSWORD_ENV: "bench-password"})
     if mode.google:
         google.isolate_env(env)
         env.update(google.env())
+    if mode.container or mode.keyless:
+        container.isolate_env(env)
+    if mode.container:
+        env.update({**container.env(), "AWS_REGION": REGION})
     if mode.aws:
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             env.pop(name, None)
+        keys = {} if mode.keyless else {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         env.update(
             {
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                **keys,
                 "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_ENDPOINT_URL_STS": moto_url,
@@ -361,8 +412,10 @@ def _server_mints(
         return google.get("sign_jwt", 0)
     if mode.name == "mwaa cli_token":
         return mwaa.get("CreateCliToken", 0)
-    if mode.name == "mwaa invoke_rest_api, assumed role":
+    if mode.name in ("mwaa invoke_rest_api, assumed role", "mwaa from Google, AssumeRoleWithWebIdentity"):
         return assumed
+    if mode.name == "composer from AWS, workload identity federation":
+        return google.get("generated_access_token", 0)
     return None
 
 

@@ -193,7 +193,8 @@ def render_mints(section: Mapping[str, Any]) -> list[str]:
         _provenance(section),
         "",
         f"{data['events']} fresh events per auth mode through the real entry point (the Cloud Function's for "
-        "the self-managed and Google modes, the Lambda's for MWAA), each mode in a fresh worker process, against "
+        "the self-managed and Google modes and for MWAA from Google, the Lambda's for MWAA and for Google from "
+        "AWS), each mode in a fresh worker process, against "
         "the stub directly or through `tests/fake_google.py` (metadata server, IAM signJwt: the real google-auth "
         "talks to it) and `tests/fake_mwaa.py` (SigV4 checked; its CLI endpoint answers with canned Airflow CLI "
         "output here) and moto's STS. *Server mints* are counted by the server that mints; *client refreshes* "
@@ -225,6 +226,22 @@ def render_mints(section: Mapping[str, Any]) -> list[str]:
         "",
         ", ".join(f"{row['mode']} {row['stub_requests_per_event']:.3f}" for row in data["modes"]) + ".",
     ]
+    crossing = [row for row in data["modes"] if "from AWS" in row["mode"] or "from Google" in row["mode"]]
+    if crossing:
+        lines += [
+            "",
+            "Across clouds, every call the fake Google answered in the run (`calls`: Google STS token exchanges, "
+            "IAM Credentials) and what it minted, besides the server mints above: "
+            + "; ".join(
+                f"{row['mode']}: "
+                + ", ".join(f"{name} {count}" for name, count in sorted(row.get("google_calls", {}).items()))
+                + (" / minted " if row.get("google_calls") else "minted ")
+                + ", ".join(f"{kind} {count}" for kind, count in sorted(row.get("google_mints", {}).items()))
+                for row in crossing
+            )
+            + ". From AWS the AWS credentials come only from a container credentials endpoint "
+            "(`tests/fake_aws_container.py`), as on ECS and MWAA.",
+        ]
     return lines
 
 
