@@ -7,7 +7,9 @@ outside this checkout, in a venv that has only what the platform would give it:
   Build's job), served by that venv's ``functions-framework`` with ``--source main.py`` from the unpacked
   root, as Cloud Run functions do;
 * the Lambda: the code zip unpacked as the task root and the layer as ``/opt``, in a venv with only boto3
-  (the runtime's), the handler loaded by its configured name, as Lambda's bootstrap does.
+  (the runtime's), the handler loaded by its configured name, as Lambda's bootstrap does; with the Google
+  layer beside it (unpacked into the same ``/opt``, as Lambda merges layers), the Lambda reaches a
+  Composer-style proxy through workload identity federation, its AWS credentials from a container endpoint.
 
 A module the zips forgot, or one they import from this checkout, fails here. The layer is built for this
 machine (``--host``): the Lambda build differs only in its compiled wheels' platform tags.
@@ -20,11 +22,15 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scripts import package
+from tests.auth_proxy import ComposerProxy
 from tests.conftest import ORIGINAL_ENVIRON
+from tests.fake_aws_container import FakeContainerCredentials
+from tests.fake_google import FakeGoogle
 from tests.function_process import FunctionProcess
 from tests.integration.conftest import DEMO_DAG, Target
 from tests.support import load_event
@@ -51,7 +57,7 @@ class Context:
 module, _, name = sys.argv[1].rpartition(".")
 handler = getattr(importlib.import_module(module), name)
 result = handler(json.load(open(sys.argv[2])), Context())
-names = ("shared", "lambda_trigger", "requests", "boto3", "aws_lambda_powertools")
+names = ("shared", "lambda_trigger", "requests", "boto3", "aws_lambda_powertools", *sys.argv[3:])
 origins = {m: importlib.import_module(m).__file__ for m in names}
 print(json.dumps({"result": result, "origins": origins}))
 """
@@ -104,6 +110,13 @@ def test_the_zips_hold_the_code_and_nothing_else(built: dict[str, package.Packag
     assert all(name.startswith("python/") for name in layer)
     assert not [name for name in layer if name.startswith(("python/boto3/", "python/botocore/"))], "boto3 in the layer"
     assert any(name.startswith("python/aws_lambda_powertools/") for name in layer)
+    google_layer = built[package.GOOGLE_LAYER_ZIP].names
+    assert any(name.startswith("python/google/auth/") for name in google_layer)
+    assert not set(google_layer) & set(layer), "a file in both layers"
+    assert not [name for name in google_layer if name.startswith(("python/boto", "python/requests/"))]
+    assert set(built[package.FUNCTION_AWS_ZIP].names) == function
+    with zipfile.ZipFile(built[package.FUNCTION_AWS_ZIP].path) as handle:
+        assert "boto3==" in handle.read("requirements.txt").decode()
 
 
 @pytest.fixture(scope="module")
@@ -133,31 +146,30 @@ def test_the_function_source_installs_and_triggers_from_an_empty_venv(
     assert target.runs_with_id(DEMO_DAG, outcomes[0]["dag_run_id"]) == 1
 
 
-def test_the_lambda_zip_and_layer_trigger_from_a_venv_with_only_boto3(
-    built: dict[str, package.Package], airflows: dict[str, Target], tmp_path: Path, unique: str
-) -> None:
-    target = airflows["3"]
-    task = _unzip(built[package.LAMBDA_ZIP].path, tmp_path / "task")
-    opt = _unzip(built[package.LAYER_ZIP].path, tmp_path / "opt")
-    venv = _venv(tmp_path / "venv", BOTO3)
-    event = load_event("s3_put.json")
-    event["Records"][0]["s3"]["object"]["key"] = f"incoming/{unique}.csv"
-    event["Records"][0]["responseElements"]["x-amz-request-id"] = unique
-    (tmp_path / "event.json").write_text(json.dumps(event))
-    (tmp_path / "bootstrap.py").write_text(LAMBDA_BOOTSTRAP)
+@pytest.fixture(scope="module")
+def lambda_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with only boto3: the Lambda runtime's own packages."""
+    return _venv(tmp_path_factory.mktemp("lambda") / "venv", BOTO3)
+
+
+def _invoke(
+    venv: Path, task: Path, opt: Path, event: dict[str, Any], env: dict[str, str], *modules: str
+) -> dict[str, Any]:
+    """Run the handler as Lambda's bootstrap does; its result and where each module (and ``modules``) came from."""
+    (task.parent / "event.json").write_text(json.dumps(event))
+    (task.parent / "bootstrap.py").write_text(LAMBDA_BOOTSTRAP)
     result = subprocess.run(
-        [str(venv / "bin" / "python"), str(tmp_path / "bootstrap.py"), "lambda_trigger.handler.handler",
-         str(tmp_path / "event.json")],
+        [str(venv / "bin" / "python"), str(task.parent / "bootstrap.py"), "lambda_trigger.handler.handler",
+         str(task.parent / "event.json"), *modules],
         cwd=task,
         env={
             "PATH": "/usr/bin:/bin",
             # Lambda's own order: the task root, then the layers under /opt/python, then the runtime's boto3.
             "PYTHONPATH": f"{task}:{opt / 'python'}",
-            "DAG_TRIGGER_CONFIG": str(task / package.CONFIG_NAME),
-            "AIRFLOW_PASSWORD": target.airflow.password,
             "AWS_REGION": "eu-west-1",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "DagTrigger",
+            **env,
         },
         capture_output=True,
         text=True,
@@ -165,7 +177,26 @@ def test_the_lambda_zip_and_layer_trigger_from_a_venv_with_only_boto3(
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
-    output = json.loads(result.stdout.strip().splitlines()[-1])
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output
+
+
+def _s3_event(unique: str) -> dict[str, Any]:
+    event = load_event("s3_put.json")
+    event["Records"][0]["s3"]["object"]["key"] = f"incoming/{unique}.csv"
+    event["Records"][0]["responseElements"]["x-amz-request-id"] = unique
+    return event
+
+
+def test_the_lambda_zip_and_layer_trigger_from_a_venv_with_only_boto3(
+    built: dict[str, package.Package], lambda_venv: Path, airflows: dict[str, Target], tmp_path: Path, unique: str
+) -> None:
+    target = airflows["3"]
+    task = _unzip(built[package.LAMBDA_ZIP].path, tmp_path / "task")
+    opt = _unzip(built[package.LAYER_ZIP].path, tmp_path / "opt")
+    venv = lambda_venv
+    env = {"DAG_TRIGGER_CONFIG": str(task / package.CONFIG_NAME), "AIRFLOW_PASSWORD": target.airflow.password}
+    output = _invoke(venv, task, opt, _s3_event(unique), env)
     origins = output["origins"]
     where = {name: Path(origin).parents[1] for name, origin in origins.items()}
     assert where == {
@@ -178,3 +209,44 @@ def test_the_lambda_zip_and_layer_trigger_from_a_venv_with_only_boto3(
     run = output["result"]["runs"][0]
     assert run["outcome"] == "created"
     assert target.runs_with_id(DEMO_DAG, run["dag_run_id"]) == 1
+
+
+def test_with_the_google_layer_the_lambda_reaches_composer_through_workload_identity_federation(
+    built: dict[str, package.Package],
+    lambda_venv: Path,
+    airflows: dict[str, Target],
+    google: FakeGoogle,
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    target = airflows["3"]
+    task = _unzip(built[package.LAMBDA_ZIP].path, tmp_path / "task")
+    opt = _unzip(built[package.LAYER_ZIP].path, tmp_path / "opt")
+    _unzip(built[package.GOOGLE_LAYER_ZIP].path, opt)
+    provider = "projects/123456789012/locations/global/workloadIdentityPools/packaged/providers/aws"
+    account = "packaged-lambda@analytics.iam.gserviceaccount.com"
+    with (
+        FakeContainerCredentials(role="packaged-lambda") as container,
+        ComposerProxy(target.airflow, google, allowed={account}) as proxy,
+    ):
+        pool = google.add_aws_provider(f"//iam.googleapis.com/{provider}", allowed_roles=["packaged-lambda"])
+        google.trust_aws_credentials(*container.key)
+        google.allow_impersonation(google.aws_role_principal_set(pool, container.session_arn), account)
+        google.reset_counts()
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[airflow]\nurl = "{proxy.url}"\nauth = "composer"\nworkload_identity_provider = "{provider}"\n'
+            f'service_account = "{account}"\n\n[[routes]]\ndag_id = "{DEMO_DAG}"\n'
+        )
+        env: dict[str, str] = {"DAG_TRIGGER_CONFIG": str(config), **container.env()}
+        FakeContainerCredentials.isolate_env(env)
+        env.update({**container.env(), **google.env()})
+        output = _invoke(lambda_venv, task, opt, _s3_event(unique), env, "google.auth", "cryptography")
+
+    where = {name: Path(origin).parents[1] for name, origin in output["origins"].items()}
+    assert where["google.auth"].parent == opt / "python"
+    assert where["cryptography"] == opt / "python"
+    run = output["result"]["runs"][0]
+    assert run["outcome"] == "created"
+    assert target.runs_with_id(DEMO_DAG, run["dag_run_id"]) == 1
+    assert (google.calls["sts.token"], google.calls["generateAccessToken"], container.fetches) == (1, 1, 1)
