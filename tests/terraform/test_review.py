@@ -11,6 +11,7 @@ import importlib
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ RESOURCELESS_ACTIONS = {
 }
 #: Environment variables the platforms or libraries read, beyond the core's own.
 PLATFORM_ENV_PREFIXES = ("POWERTOOLS_",)
+#: ... and single names: botocore reads AWS_REGION for the region of STS and MWAA. On Lambda the runtime sets it; a
+#: Cloud Run function reaching MWAA (aws-role-for-gcp's function_environment) must set it, since Google sets none.
+LIBRARY_ENV_NAMES = frozenset({"AWS_REGION"})
+#: The ID-token claims an AWS role trusting accounts.google.com must pin: IAM maps the token's azp (a service
+#: account's unique ID) to accounts.google.com:aud, and its sub (the same ID) to accounts.google.com:sub.
+GOOGLE_TOKEN_CONDITION_KEYS = ("accounts.google.com:aud", "accounts.google.com:sub")
 
 
 def _modules() -> list[Path]:
@@ -87,7 +94,7 @@ def _resources(docs: Docs, *types: str) -> list[Labeled]:
 
 
 def test_every_directory_is_parsed(documents: Docs) -> None:
-    expected = {"gcp-function", "aws-lambda"}
+    expected = {"gcp-function", "aws-lambda", "gcp-wif-for-aws", "aws-role-for-gcp"}
     assert expected <= {module.name for module in _modules()}
     for root in _roots():
         assert _in(documents, root), f"{root} has no .tf files"
@@ -187,6 +194,52 @@ def broad_project_roles(docs: Docs) -> list[str]:
     ]
 
 
+def unpinned_google_trusts(docs: Docs) -> list[str]:
+    """Trusts in ``accounts.google.com`` without ``StringEquals`` on the token's ``aud`` and ``sub``: any Google
+    account's ID token (anyone's, for any audience) could assume the role."""
+    found = []
+    for document, statement in _statements(docs):
+        federated = {
+            identifier
+            for principal in _nested(statement, "principals")
+            if principal.get("type") == "Federated"
+            for identifier in _listed(principal.get("identifiers"))
+        }
+        if "accounts.google.com" not in federated or statement.get("effect", "Allow") != "Allow":
+            continue
+        pinned = {
+            condition.get("variable")
+            for condition in _nested(statement, "condition")
+            if condition.get("test") == "StringEquals" and _listed(condition.get("values"))
+        }
+        missing = [key for key in GOOGLE_TOKEN_CONDITION_KEYS if key not in pinned]
+        if missing:
+            found.append(f"{document.path}: {document.address}: no StringEquals on {', '.join(missing)}")
+    return found
+
+
+def unconditioned_identity_providers(docs: Docs) -> list[str]:
+    """Workload identity pool providers without an ``attribute_condition``: every identity the issuer vouches for
+    (every role and user of an AWS account) gets a Google token, and only the IAM bindings stand in the way."""
+    return [
+        f"{provider.path}: {provider.address}"
+        for provider in _resources(docs, "google_iam_workload_identity_pool_provider")
+        if str(provider.body.get("attribute_condition", "")).strip() in ("", "true")
+    ]
+
+
+def pool_wide_principal_sets(docs: Docs) -> list[str]:
+    """Grants to a whole workload identity pool (``principalSet://.../workloadIdentityPools/POOL/*``) rather than to
+    the one attribute (role) that needs them."""
+    return [
+        f"{grant.path}: {grant.address}: {member}"
+        for grant in blocks(docs, "resource")
+        if grant.labels[0].endswith("_iam_member")
+        for member in _strings(grant.body.get("member"))
+        if member.startswith("principalSet://") and member.rstrip("/").endswith("/*")
+    ]
+
+
 RULES = [
     inline_policies,
     wildcard_actions,
@@ -196,6 +249,9 @@ RULES = [
     unscoped_permissions,
     authoritative_iam,
     broad_project_roles,
+    unpinned_google_trusts,
+    unconditioned_identity_providers,
+    pool_wide_principal_sets,
 ]
 
 
@@ -232,6 +288,24 @@ def test_no_review_findings(documents: Docs, rule: Any) -> None:
         ),
         (authoritative_iam, 'resource "google_project_iam_binding" "b" {\n  role = "roles/run.invoker"\n}\n'),
         (broad_project_roles, 'resource "google_project_iam_member" "m" {\n  role = "roles/run.invoker"\n}\n'),
+        (
+            # aud alone: the audience asked for, but any Google account's token with it would do.
+            unpinned_google_trusts,
+            'data "aws_iam_policy_document" "t" {\n  statement {\n    actions = ["sts:AssumeRoleWithWebIdentity"]\n'
+            '    principals {\n      type        = "Federated"\n      identifiers = ["accounts.google.com"]\n    }\n'
+            '    condition {\n      test     = "StringEquals"\n      variable = "accounts.google.com:aud"\n'
+            '      values   = ["123456789012345678901"]\n    }\n  }\n}\n',
+        ),
+        (
+            unconditioned_identity_providers,
+            'resource "google_iam_workload_identity_pool_provider" "p" {\n  aws {\n    account_id = "123456789012"\n'
+            "  }\n}\n",
+        ),
+        (
+            pool_wide_principal_sets,
+            'resource "google_service_account_iam_member" "m" {\n  role   = "roles/iam.workloadIdentityUser"\n'
+            '  member = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/*"\n}\n',
+        ),
     ],
 )
 def test_each_rule_catches_what_a_reviewer_would(rule: Any, hcl: str, tmp_path: Path) -> None:
@@ -352,7 +426,7 @@ def _env_keys(documents: Docs) -> dict[str, str]:
 def test_environment_keys_are_ones_the_code_reads(documents: Docs) -> None:
     keys = _env_keys(documents)
     assert {"DAG_TRIGGER_CONFIG", "DAG_ID"} <= set(keys), keys
-    known = ENVIRONMENT_VARIABLES | {CONCURRENCY_ENV, AirflowSettings.password_env}
+    known = ENVIRONMENT_VARIABLES | {CONCURRENCY_ENV, AirflowSettings.password_env} | LIBRARY_ENV_NAMES
     unknown = {
         key: where for key, where in keys.items() if key not in known and not key.startswith(PLATFORM_ENV_PREFIXES)
     }
@@ -392,14 +466,87 @@ def test_make_package_builds_what_terraform_packages(documents: Docs, module: st
     assert not any(name.startswith(("tests/", "scripts/")) or "__pycache__" in name for name in packaged)
 
 
-def test_function_main_py_matches_the_packager(documents: Docs) -> None:
-    locals_ = {
+def _module_locals(documents: Docs, module: str) -> dict[str, Any]:
+    return {
         name: value
-        for doc in _in(documents, tf_tools.TERRAFORM_DIR / "modules" / "gcp-function").values()
+        for doc in _in(documents, tf_tools.TERRAFORM_DIR / "modules" / module).values()
         for local in doc.get("locals", [])
         for name, value in local.items()
     }
-    assert locals_["main_py"] == package.FUNCTION_MAIN_PY
+
+
+def test_function_main_py_matches_the_packager(documents: Docs) -> None:
+    assert _module_locals(documents, "gcp-function")["main_py"] == package.FUNCTION_MAIN_PY
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(tf_tools.REPO_ROOT).as_posix()
+
+
+def test_function_requirements_match_the_packager(documents: Docs) -> None:
+    # aws_sdk picks function-aws.txt, else function.txt: the files make package zips as FUNCTION_AWS_ZIP / FUNCTION_ZIP.
+    choice = str(_module_locals(documents, "gcp-function")["requirements"])
+    assert re.findall(r'var\.aws_sdk \? "([^"]+)" : "([^"]+)"', choice) == [
+        (_relative(package.FUNCTION_AWS_REQUIREMENTS), _relative(package.FUNCTION_REQUIREMENTS))
+    ], choice
+    sources = [
+        source
+        for archive in blocks(_in(documents, tf_tools.TERRAFORM_DIR / "modules" / "gcp-function"), "data")
+        if archive.labels[0] == "archive_file"
+        for source in archive.body.get("source", [])
+        if source.get("filename") == "requirements.txt"
+    ]
+    assert [str(source["content"]) for source in sources] == ['${file("${local.source_root}/${local.requirements}")}']
+
+
+def test_the_aws_variant_zip_lists_the_same_files(tmp_path: Path) -> None:
+    plain = package.function_source(tmp_path, "x = 1\n")
+    aws = package.function_source(tmp_path, "x = 1\n", aws_sdk=True)
+    assert aws.path.name == package.FUNCTION_AWS_ZIP
+    assert plain.path.name == package.FUNCTION_ZIP
+    assert aws.names == plain.names
+    with zipfile.ZipFile(aws.path) as archive:
+        assert archive.read("requirements.txt") == package.FUNCTION_AWS_REQUIREMENTS.read_bytes()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """A requirements file's ``name==version`` lines (names normalized); anything else fails."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            pin = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[A-Za-z0-9_,-]+\])?==([A-Za-z0-9_.+!-]+)", line)
+            assert pin, f"{path.name}: {line!r} is not pinned"
+            pins[re.sub(r"[-_.]+", "-", pin.group(1)).lower()] = pin.group(3)
+    return pins
+
+
+def test_the_requirement_variants_agree() -> None:
+    function = _pins(package.FUNCTION_REQUIREMENTS)
+    aws = _pins(package.FUNCTION_AWS_REQUIREMENTS)
+    dev = _pins(tf_tools.REPO_ROOT / "requirements" / "dev.txt")
+    # function-aws.txt is function.txt plus boto3 (the pin the tests run with) and its dependencies.
+    assert aws.items() >= function.items()
+    assert {"boto3", "botocore", "s3transfer", "jmespath"} <= aws.keys()
+    assert aws["boto3"] == dev["boto3"]
+    # The two Lambda layers are unpacked into the same /opt/python: no package in both; the google-auth pin is the
+    # function's and the tests'; and neither holds boto3, which the runtime provides.
+    layer = _pins(package.LAYER_REQUIREMENTS)
+    google = _pins(package.GOOGLE_LAYER_REQUIREMENTS)
+    assert not layer.keys() & google.keys()
+    assert google["google-auth"] == function["google-auth"] == dev["google-auth"]
+    assert not {"boto3", "botocore"} & (layer.keys() | google.keys())
+
+
+def test_the_lambda_layers_are_the_zips_make_package_builds(documents: Docs) -> None:
+    assert str(_module_locals(documents, "aws-lambda")["layer_zip"]).endswith(f'/build/{package.LAYER_ZIP}")}}')
+    google_layers = [
+        str(call.body["google_auth_layer_zip"])
+        for call in blocks(documents, "module")
+        if "google_auth_layer_zip" in call.body
+    ]
+    assert google_layers, "no example deploys the google-auth layer"
+    assert all(f"/build/{package.GOOGLE_LAYER_ZIP}" in layer for layer in google_layers), google_layers
 
 
 # --- Module hygiene ---------------------------------------------------------------------------------

@@ -44,6 +44,15 @@ locals {
   # The config file's MWAA environment, if it names one: the role must be allowed to reach it.
   config_mwaa_environment = try(regex("(?m)^\\s*mwaa_environment\\s*=\\s*\"([^\"]+)\"", var.config_toml)[0], null)
 
+  # Google Cloud from AWS (Composer, or Airflow behind IAP) through Workload Identity Federation: google-auth exchanges
+  # the function's AWS credentials at Google STS, so the code needs the google-auth layer (google_auth_layer_zip).
+  google_env_keys = ["GOOGLE_WORKLOAD_IDENTITY_PROVIDER", "GOOGLE_CREDENTIAL_CONFIG", "COMPOSER_ENVIRONMENT"]
+  google_federation = (
+    length(setintersection(keys(var.environment_variables), local.google_env_keys)) > 0 ||
+    contains(["composer", "iap", "iap_jwt"], lookup(var.environment_variables, "AIRFLOW_AUTH", "none")) ||
+    try(length(regexall("(?m)^\\s*(workload_identity_provider|google_credential_config|composer_environment)\\s*=|^\\s*auth\\s*=\\s*\"(composer|iap|iap_jwt)\"", var.config_toml)) > 0, false)
+  )
+
   tags = merge({ app = "dag-trigger" }, var.tags)
 }
 
@@ -100,6 +109,28 @@ resource "aws_lambda_layer_version" "dependencies" {
   }
 }
 
+# google-auth and what it needs (cryptography, pyasn1-modules) as a second layer, only for a function that reaches
+# Google Cloud through Workload Identity Federation: `make package` builds build/dag-trigger-lambda-google-layer.zip.
+resource "aws_lambda_layer_version" "google_auth" {
+  count = var.google_auth_layer_zip == null ? 0 : 1
+
+  layer_name               = "${var.function_name}-google-auth"
+  description              = "google-auth for dag-trigger (Workload Identity Federation) for ${var.runtime} on ${var.architecture}"
+  filename                 = var.google_auth_layer_zip
+  source_code_hash         = filebase64sha256(var.google_auth_layer_zip)
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+
+  lifecycle {
+    create_before_destroy = true
+
+    precondition {
+      condition     = fileexists(var.google_auth_layer_zip)
+      error_message = "The google-auth layer ${coalesce(var.google_auth_layer_zip, "-")} does not exist: run `make package` in the repository first (it writes build/dag-trigger-lambda-google-layer.zip)."
+    }
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The function and its log group
 # ---------------------------------------------------------------------------------------------------------------------
@@ -123,7 +154,7 @@ resource "aws_lambda_function" "this" {
   handler                        = local.handler
   filename                       = data.archive_file.code.output_path
   source_code_hash               = data.archive_file.code.output_base64sha256
-  layers                         = concat([aws_lambda_layer_version.dependencies.arn], var.extra_layer_arns)
+  layers                         = concat([aws_lambda_layer_version.dependencies.arn], aws_lambda_layer_version.google_auth[*].arn, var.extra_layer_arns)
   timeout                        = var.timeout
   memory_size                    = var.memory_size
   reserved_concurrent_executions = var.reserved_concurrent_executions
@@ -175,6 +206,21 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = var.password_secret_arn != null || try(length(regexall("(?m)^\\s*password_secret\\s*=", var.config_toml)) == 0, true)
       error_message = "config_toml names a password_secret: give its ARN as password_secret_arn too, so the role may read it."
+    }
+
+    precondition {
+      condition     = !local.google_federation || var.google_auth_layer_zip != null
+      error_message = "The configuration reaches Google Cloud (COMPOSER_ENVIRONMENT, GOOGLE_WORKLOAD_IDENTITY_PROVIDER, GOOGLE_CREDENTIAL_CONFIG, or a Google auth mode) through Workload Identity Federation, which needs google-auth: set google_auth_layer_zip (make package builds build/dag-trigger-lambda-google-layer.zip)."
+    }
+
+    precondition {
+      condition     = !contains(keys(var.environment_variables), "GOOGLE_WORKLOAD_IDENTITY_PROVIDER") || length(setintersection(keys(var.environment_variables), ["GOOGLE_SERVICE_ACCOUNT", "IAP_SERVICE_ACCOUNT"])) > 0
+      error_message = "environment_variables.GOOGLE_WORKLOAD_IDENTITY_PROVIDER needs GOOGLE_SERVICE_ACCOUNT, the Google service account the function impersonates."
+    }
+
+    precondition {
+      condition     = length(var.extra_layer_arns) + length(aws_lambda_layer_version.google_auth) <= 4
+      error_message = "Lambda allows 5 layers: the dependencies layer, the google-auth layer (google_auth_layer_zip) and at most 3 extra_layer_arns."
     }
 
     precondition {

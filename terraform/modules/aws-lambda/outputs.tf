@@ -38,6 +38,11 @@ output "layer_arn" {
   value       = aws_lambda_layer_version.dependencies.arn
 }
 
+output "google_auth_layer_arn" {
+  description = "The google-auth layer version's ARN (google_auth_layer_zip), or null."
+  value       = one(aws_lambda_layer_version.google_auth[*].arn)
+}
+
 output "on_failure_destination_arn" {
   description = "Where asynchronous events that failed every attempt go (the queue the module created, or on_failure_destination.arn); null when SQS is the only trigger."
   value       = local.on_failure_enabled ? local.on_failure_destination : null

@@ -51,9 +51,20 @@ variable "dependencies_layer_zip" {
   }
 }
 
+variable "google_auth_layer_zip" {
+  type        = string
+  description = "For a function that reaches Google Cloud (Cloud Composer, Airflow behind IAP) through Workload Identity Federation: the layer zip holding google-auth and its dependencies (requirements/lambda-google-layer.txt) that `make package` builds as build/dag-trigger-lambda-google-layer.zip, published as a second layer. Built for var.runtime and var.architecture (cryptography and cffi are compiled). null (default): no such layer; a configuration that needs Google credentials is refused at plan time."
+  default     = null
+
+  validation {
+    condition     = var.google_auth_layer_zip == null || try(endswith(var.google_auth_layer_zip, ".zip"), false)
+    error_message = "google_auth_layer_zip must be the path of a .zip file (make package writes build/dag-trigger-lambda-google-layer.zip)."
+  }
+}
+
 variable "extra_layer_arns" {
   type        = list(string)
-  description = "Further Lambda layer version ARNs to add after the dependencies layer (Lambda allows 5 layers in all)."
+  description = "Further Lambda layer version ARNs to add after the dependencies layer and the google-auth layer (Lambda allows 5 layers in all: 4 more, or 3 with google_auth_layer_zip)."
   default     = []
 
   validation {

@@ -8,6 +8,10 @@ locals {
   # The source is unpacked in /workspace on Cloud Run functions; the config file is packaged at its root.
   config_path = "/workspace/dag_trigger.toml"
 
+  # Cloud Build installs requirements.txt: function.txt, or with aws_sdk function-aws.txt (the same plus boto3, for
+  # Amazon MWAA through STS AssumeRoleWithWebIdentity). scripts/package.py picks the same files.
+  requirements = var.aws_sdk ? "requirements/function-aws.txt" : "requirements/function.txt"
+
   is_http     = var.trigger.type == "http"
   entry_point = local.is_http ? "trigger_http" : "trigger_dag"
 
@@ -56,6 +60,9 @@ locals {
 
   # The environment the code reads without a config file, for the preconditions below.
   env_keys = keys(var.environment_variables)
+
+  # Amazon MWAA, named by the environment or the config file: reached with AWS credentials (boto3), not Google's.
+  mwaa = contains(local.env_keys, "MWAA_ENVIRONMENT") || try(length(regexall("(?m)^\\s*mwaa_environment\\s*=", var.config_toml)) > 0, false)
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -82,7 +89,7 @@ data "archive_file" "source" {
   }
 
   source {
-    content  = file("${local.source_root}/requirements/function.txt")
+    content  = file("${local.source_root}/${local.requirements}")
     filename = "requirements.txt"
   }
 
@@ -229,7 +236,23 @@ resource "google_cloudfunctions2_function" "this" {
       condition = var.config_toml != null || (
         contains(local.env_keys, "DAG_ID") && anytrue([for k in ["AIRFLOW_URL", "COMPOSER_ENVIRONMENT", "MWAA_ENVIRONMENT"] : contains(local.env_keys, k)])
       )
-      error_message = "Configure the code: set config_toml, or environment_variables with DAG_ID and AIRFLOW_URL (or COMPOSER_ENVIRONMENT)."
+      error_message = "Configure the code: set config_toml, or environment_variables with DAG_ID and AIRFLOW_URL (or COMPOSER_ENVIRONMENT, or MWAA_ENVIRONMENT)."
+    }
+    precondition {
+      condition     = !local.mwaa || var.aws_sdk
+      error_message = "Amazon MWAA (MWAA_ENVIRONMENT, or mwaa_environment in config_toml) is called through boto3: set aws_sdk = true, so requirements.txt installs it."
+    }
+    precondition {
+      condition     = !local.mwaa || var.auth_mode == "none"
+      error_message = "Amazon MWAA is reached with AWS credentials (STS AssumeRoleWithWebIdentity with the function's Google ID token), not a Google auth mode: set auth_mode = \"none\", which grants the runtime service account no Google role."
+    }
+    precondition {
+      condition     = !contains(local.env_keys, "WEB_IDENTITY_ROLE_ARN") || contains(local.env_keys, "MWAA_ENVIRONMENT")
+      error_message = "environment_variables.WEB_IDENTITY_ROLE_ARN is the role that may call MWAA: set MWAA_ENVIRONMENT too."
+    }
+    precondition {
+      condition     = var.config_toml != null || !contains(local.env_keys, "MWAA_ENVIRONMENT") || contains(local.env_keys, "AWS_REGION")
+      error_message = "environment_variables.MWAA_ENVIRONMENT needs AWS_REGION (the MWAA environment's and STS's region): Cloud Run sets no AWS region, and botocore reads it from AWS_REGION."
     }
     precondition {
       condition     = lookup(var.environment_variables, "AIRFLOW_AUTH", var.auth_mode) == var.auth_mode

@@ -28,6 +28,11 @@ output "runtime_service_account_email" {
   value       = google_service_account.runtime.email
 }
 
+output "runtime_service_account_unique_id" {
+  description = "The runtime service account's numeric unique ID: the sub (and azp) of its Google-signed ID tokens, which an AWS role trusting accounts.google.com checks as accounts.google.com:sub and accounts.google.com:aud (terraform/modules/aws-role-for-gcp)."
+  value       = google_service_account.runtime.unique_id
+}
+
 output "trigger_service_account_email" {
   description = "The Eventarc trigger's service account (null for an http trigger)."
   value       = one(google_service_account.trigger[*].email)

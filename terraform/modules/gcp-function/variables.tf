@@ -243,6 +243,11 @@ variable "environment_variables" {
     condition     = alltrue([for k in keys(var.environment_variables) : !endswith(upper(k), "PASSWORD")])
     error_message = "A password must not be a plain environment variable (anyone with view access to the function reads it): put it in Secret Manager and map it with secret_environment_variables."
   }
+
+  validation {
+    condition     = length(setintersection(keys(var.environment_variables), ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"])) == 0
+    error_message = "environment_variables must not hold cloud keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, GOOGLE_APPLICATION_CREDENTIALS): the function is its runtime service account on Google Cloud, and reaches AWS with that identity through WEB_IDENTITY_ROLE_ARN (STS AssumeRoleWithWebIdentity)."
+  }
 }
 
 variable "secret_environment_variables" {
@@ -362,12 +367,18 @@ variable "grant_gcs_service_agent_publisher" {
 
 variable "auth_mode" {
   type        = string
-  description = "How the code authenticates to Airflow (shared/config.py's auth, as set by AIRFLOW_AUTH or config_toml); it decides the runtime service account's roles. composer: roles/composer.user on composer_project. iap: roles/iap.httpsResourceAccessor on iap_backend_service. iap_jwt: that, and roles/iam.serviceAccountTokenCreator on itself (to sign JWTs). basic, jwt: a password from secret_environment_variables. none: nothing."
+  description = "How the code authenticates to Airflow (shared/config.py's auth, as set by AIRFLOW_AUTH or config_toml); it decides the runtime service account's roles. composer: roles/composer.user on composer_project. iap: roles/iap.httpsResourceAccessor on iap_backend_service. iap_jwt: that, and roles/iam.serviceAccountTokenCreator on itself (to sign JWTs). basic, jwt: a password from secret_environment_variables. none: nothing; also the mode for Amazon MWAA (MWAA_ENVIRONMENT with aws_sdk), which the function reaches with AWS credentials for its own ID token and so needs no Google role."
 
   validation {
     condition     = contains(["none", "basic", "jwt", "composer", "iap", "iap_jwt"], var.auth_mode)
     error_message = "auth_mode must be one of none, basic, jwt, composer, iap, iap_jwt (write auto's resolved mode; token_file has no file to read on Cloud Run functions)."
   }
+}
+
+variable "aws_sdk" {
+  type        = bool
+  description = "Package boto3 (requirements/function-aws.txt instead of requirements/function.txt): for Amazon MWAA (MWAA_ENVIRONMENT), reached with the runtime service account's Google-signed ID token through STS AssumeRoleWithWebIdentity (WEB_IDENTITY_ROLE_ARN, WEB_IDENTITY_AUDIENCE, AWS_REGION). It grants nothing on Google Cloud: fetching the account's own ID token from the metadata server needs no role. The AWS role must trust the account's unique_id (runtime_service_account_unique_id); see terraform/modules/aws-role-for-gcp."
+  default     = false
 }
 
 variable "composer_project" {
