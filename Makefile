@@ -11,7 +11,7 @@ help:
 	@echo "make test   - unit and integration tests (real Airflow 3 and 2, installed on first run)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make unit   - unit tests only (seconds)"
-	@echo "make soak   - the exactly-once fault suite with FAULT_EVENTS=2000 (minutes)"
+	@echo "make soak   - the exactly-once fault suite with FAULT_EVENTS=2000, and the soak-marked tests (minutes)"
 	@echo "make tf-check - the Terraform: parsed, checked against the providers' schemas, checkov, review rules"
 	@echo "make package  - the zips the Terraform modules deploy, into build/ (with their sizes)"
 
@@ -33,7 +33,7 @@ unit: $(STAMP)
 # a minute or three); the tests include tf-check's.
 test: $(STAMP)
 	$(MAKE) --no-print-directory -j3 airflow3 airflow2 tf-tools
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -m "not soak"
 
 # python-hcl2 and checkov, each in its own venv (checkov's hcl2 fork would overwrite python-hcl2).
 tf-tools: $(STAMP)
@@ -66,6 +66,7 @@ bench: $(STAMP) airflow3
 
 soak: $(STAMP) airflow3 airflow2
 	FAULT_EVENTS=$${FAULT_EVENTS:-2000} $(PY) -m pytest tests/integration/test_faults.py -k every_event -q
+	$(PY) -m pytest tests -q -m soak
 
 demo: $(STAMP) airflow3
 	$(PY) -m scripts.demo

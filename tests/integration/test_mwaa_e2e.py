@@ -228,8 +228,17 @@ def sqs_message(message_id: str, pipeline: str) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("transport", ["invoke_rest_api", "cli_token"])
-@pytest.mark.parametrize("assumed", [False, True], ids=["lambda-role", "assumed-role"])
+@pytest.mark.parametrize(
+    ("assumed", "transport"),
+    [
+        pytest.param(False, "invoke_rest_api", id="lambda-role-invoke_rest_api"),
+        pytest.param(True, "invoke_rest_api", id="assumed-role-invoke_rest_api"),
+        pytest.param(False, "cli_token", id="lambda-role-cli_token"),
+        # Whose credentials sign and which transport carries are independent (one botocore session serves both),
+        # and this pair is the slowest test of all (a minute of Airflow CLI runs): `make soak` runs it.
+        pytest.param(True, "cli_token", id="assumed-role-cli_token", marks=pytest.mark.soak),
+    ],
+)
 def test_every_shape_through_mwaa(
     transport: str, assumed: bool, aws: Aws, airflows: dict[str, Target], lambda_config: Any, tmp_path: Path
 ) -> None:
