@@ -410,7 +410,7 @@ def iam_credentials(
     A 401 (the access token revoked or expired early) gets one fresh token and one more try; a 403 names the
     permission and role the caller lacks; 429 and 5xx may pass on a retry.
     """
-    url = f"{google_api_base('iamcredentials')}v1/projects/-/serviceAccounts/{quote(email, safe='@')}:{method}"
+    url = iam_credentials_url(email, method)
     response = _post_authorized(session, url, access, body, timeout)
     if response.status_code == 401:
         access.invalidate()
@@ -432,6 +432,11 @@ def iam_credentials(
     except ValueError:
         raise CredentialError(f"IAM Credentials {method} answered 200 with no JSON", retryable=True) from None
     return answer if isinstance(answer, dict) else {}
+
+
+def iam_credentials_url(email: str, method: str) -> str:
+    """IAM Credentials' URL for ``method`` (``signJwt``, ``generateAccessToken``, ...) on service account ``email``."""
+    return f"{google_api_base('iamcredentials')}v1/projects/-/serviceAccounts/{quote(email, safe='@')}:{method}"
 
 
 def _post_authorized(

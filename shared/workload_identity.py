@@ -30,13 +30,13 @@ from google.auth import aws, exceptions
 
 from shared.config import AirflowSettings
 from shared.errors import ConfigError
-from shared.google_credentials import google_api_base
+from shared.google_credentials import google_api_base, iam_credentials_url
 from shared.mwaa import aws_region
 
 log = logging.getLogger("dag_trigger.credentials")
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
-_IMPERSONATION_SUFFIX = ":generateAccessToken"
+_IMPERSONATION = "generateAccessToken"
 
 
 class BotocoreCredentialsSupplier(aws.AwsSecurityCredentialsSupplier):
@@ -104,10 +104,7 @@ def credential_info(settings: AirflowSettings) -> dict[str, Any]:
             f"[airflow].service_account is {settings.service_account}; make them the same"
         )
     if settings.service_account and not named:
-        base = google_api_base("iamcredentials")
-        info["service_account_impersonation_url"] = (
-            f"{base}v1/projects/-/serviceAccounts/{settings.service_account}{_IMPERSONATION_SUFFIX}"
-        )
+        info["service_account_impersonation_url"] = iam_credentials_url(settings.service_account, _IMPERSONATION)
     return info
 
 
@@ -158,4 +155,4 @@ def _read(path: str) -> dict[str, Any]:
 def _impersonated(url: str) -> str | None:
     """The service account an impersonation URL names (``.../serviceAccounts/EMAIL:generateAccessToken``)."""
     tail = url.rsplit("/serviceAccounts/", 1)[-1]
-    return tail.removesuffix(_IMPERSONATION_SUFFIX) if tail.endswith(_IMPERSONATION_SUFFIX) else None
+    return tail.removesuffix(f":{_IMPERSONATION}") if tail.endswith(f":{_IMPERSONATION}") else None
